@@ -1,0 +1,128 @@
+"""Cloud-Optimized GeoTIFF on a tile grid: an in-memory raster value, writing and opening."""
+
+from __future__ import annotations
+
+import json
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+from affine import Affine
+from rasterio.crs import CRS
+from upath import UPath
+
+from ben_sen1_assets.formats.atomic import atomic_directory, atomic_file, is_local, local_path
+
+# GDAL creation options of the COG driver: tiled 512 px, deflate with a float predictor, overviews
+COG_OPTIONS = {
+    "COMPRESS": "DEFLATE",
+    "PREDICTOR": "FLOATING_POINT",
+    "BLOCKSIZE": "512",
+    "OVERVIEWS": "AUTO",
+    "BIGTIFF": "IF_SAFER",
+}
+
+
+@dataclass
+class Raster:
+    """A georeferenced stack of bands: ``data`` has shape (bands, rows, cols)."""
+
+    data: np.ndarray
+    transform: Affine
+    crs: CRS | str | int
+    band_names: tuple[str, ...] = ()
+    nodata: float | None = float("nan")
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.data.ndim == 2:
+            self.data = self.data[np.newaxis]
+        if self.data.ndim != 3:
+            raise ValueError(f"Raster data must be (bands, rows, cols), got shape {self.data.shape}")
+        if self.band_names and len(self.band_names) != self.data.shape[0]:
+            raise ValueError(
+                f"{len(self.band_names)} band names for {self.data.shape[0]} bands: {self.band_names}"
+            )
+
+    @property
+    def profile(self) -> dict:
+        crs = self.crs if isinstance(self.crs, CRS) else CRS.from_user_input(self.crs)
+        count, height, width = self.data.shape
+        return {
+            "driver": "GTiff",
+            "count": count,
+            "height": height,
+            "width": width,
+            "dtype": self.data.dtype.name,
+            "crs": crs,
+            "transform": self.transform,
+            "nodata": self.nodata,
+        }
+
+
+def write_cog(source: Raster | Path, path: UPath) -> None:
+    """Write ``source`` (a Raster, or a finished local GeoTIFF) as a COG at ``path``, atomically."""
+    with atomic_file(path, suffix=".tif") as tmp:
+        if isinstance(source, Raster):
+            staging = tmp.with_name(tmp.name + ".plain.tif")
+            try:
+                with rasterio.open(staging, "w", **source.profile, tiled=True) as dst:
+                    dst.write(source.data)
+                    for index, name in enumerate(source.band_names, start=1):
+                        dst.set_band_description(index, name)
+                    if source.tags:
+                        dst.update_tags(**source.tags)
+                rasterio.shutil.copy(staging, tmp, driver="COG", **COG_OPTIONS)
+            finally:
+                staging.unlink(missing_ok=True)
+        else:
+            rasterio.shutil.copy(Path(source), tmp, driver="COG", **COG_OPTIONS)
+
+
+def open_raster(path: UPath | str) -> rasterio.DatasetReader:
+    """Open a COG from a local path or any fsspec URL (reads only the blocks asked for)."""
+    path = UPath(path) if not isinstance(path, UPath) else path
+    if is_local(path):
+        return rasterio.open(local_path(path))
+    return rasterio.open(path.path, opener=path.fs)
+
+
+def read_raster(path: UPath | str) -> Raster:
+    """Read a whole (small) COG into memory with its band names and tags."""
+    with open_raster(path) as src:
+        return Raster(
+            data=src.read(),
+            transform=src.transform,
+            crs=src.crs,
+            band_names=tuple(d or f"band_{i + 1}" for i, d in enumerate(src.descriptions)),
+            nodata=src.nodata,
+            tags=src.tags(),
+        )
+
+
+COLLECTION_INDEX = "index.json"
+
+
+def write_cog_collection(items: Mapping[str, Raster | Path], folder: UPath) -> None:
+    """Write one COG per key into ``folder`` (e.g. one per source product of a tile), atomically.
+
+    ``index.json`` (written last) lists the members; a folder without it is incomplete.
+    """
+    with atomic_directory(folder, root_file=COLLECTION_INDEX) as stage:
+        stage.mkdir(parents=True)
+        for name, item in items.items():
+            write_cog(item, UPath(stage / f"{name}.tif"))
+        (stage / COLLECTION_INDEX).write_text(json.dumps({"members": sorted(items)}, indent=1))
+
+
+def read_cog_collection(folder: UPath) -> dict[str, UPath]:
+    """The members of a COG collection folder, by name."""
+    index = folder / COLLECTION_INDEX
+    if not index.exists():
+        raise FileNotFoundError(f"{folder}: no {COLLECTION_INDEX}; not a complete COG collection")
+    members = json.loads(index.read_text())["members"]
+    return {name: folder / f"{name}.tif" for name in members}

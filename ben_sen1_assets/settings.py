@@ -1,0 +1,99 @@
+"""Settings by environment, in one place.
+
+Every switch between the embedded default (offline demo) and a real run is read here, from
+environment variables or from one TOML file named by ``BEN_SEN1_CONFIG``. Environment variables
+win over the file. Nothing else in the package reads ``os.environ`` for configuration; secrets
+(CDSE, Earthdata, cloud keys) are not settings: resources take them through ``dg.EnvVar``.
+
+=========================  ==================  ==================================================
+variable                   TOML key            meaning
+=========================  ==================  ==================================================
+``BEN_SEN1_HOME``          ``home``            root of local state (default ``./.ben_sen1``)
+``BEN_SEN1_STORAGE``       ``storage``         base path of asset storage: a folder or an fsspec
+                                               URL (``s3://bucket/prefix``); default ``<home>/storage``
+``BEN_SEN1_STORAGE_OPTIONS``  ``storage_options``  fsspec options (JSON object in the variable),
+                                               e.g. ``{"endpoint_url": "http://127.0.0.1:9000"}``
+``BEN_SEN1_CATALOG``       ``catalog``         ``demo`` (default), ``bigearthnet``, or a path to a
+                                               user's tile catalog CSV
+``BEN_SEN1_ARCHIVE``       ``archive``         local archive folder of SAFE products (default
+                                               ``<home>/archive``)
+``BEN_SEN1_PRODUCT_STORE``  ``product_store``   where downloaded products live (default
+                                               ``<home>/products``)
+=========================  ==================  ==================================================
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "BEN_SEN1_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value the project cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    storage: str
+    storage_options: dict[str, Any] = field(default_factory=dict)
+    catalog: str = "demo"
+    archive: str = ""
+    product_store: str = ""
+
+    @property
+    def is_embedded_default(self) -> bool:
+        """True when running the offline demo: demo catalog over the local demo archive."""
+        return self.catalog == "demo"
+
+
+def _read_config_file(path: str) -> dict[str, Any]:
+    file = Path(path)
+    try:
+        with file.open("rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise SettingsError(f"{ENV_PREFIX}CONFIG names {file}, which does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{file}: not valid TOML: {exc}") from None
+    section = data.get("ben_sen1", data)
+    known = {"home", "storage", "storage_options", "catalog", "archive", "product_store"}
+    unknown = set(section) - known
+    if unknown:
+        raise SettingsError(f"{file}: unknown keys {sorted(unknown)}; expected some of {sorted(known)}")
+    return dict(section)
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Read the settings from ``environ`` (default: the process environment)."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    if env.get(f"{ENV_PREFIX}CONFIG"):
+        values.update(_read_config_file(env[f"{ENV_PREFIX}CONFIG"]))
+    for key in ("home", "storage", "catalog", "archive", "product_store"):
+        if env.get(ENV_PREFIX + key.upper()):
+            values[key] = env[ENV_PREFIX + key.upper()]
+    if env.get(f"{ENV_PREFIX}STORAGE_OPTIONS"):
+        try:
+            values["storage_options"] = json.loads(env[f"{ENV_PREFIX}STORAGE_OPTIONS"])
+        except json.JSONDecodeError as exc:
+            raise SettingsError(f"{ENV_PREFIX}STORAGE_OPTIONS is not a JSON object: {exc}") from None
+    options = values.get("storage_options", {})
+    if not isinstance(options, dict):
+        raise SettingsError(f"storage_options must be a mapping, got {type(options).__name__}")
+
+    home = Path(values.get("home") or Path.cwd() / ".ben_sen1").expanduser().absolute()
+    return Settings(
+        home=home,
+        storage=str(values.get("storage") or home / "storage"),
+        storage_options=options,
+        catalog=str(values.get("catalog") or "demo"),
+        archive=str(values.get("archive") or home / "archive"),
+        product_store=str(values.get("product_store") or home / "products"),
+    )
