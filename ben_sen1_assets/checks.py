@@ -7,8 +7,8 @@ import geopandas as gpd
 from pyproj import CRS
 
 from ben_sen1_assets.assets.tile_footprints import tile_footprints
-from ben_sen1_assets.grid.patches import PATCHES_PER_SIDE
-from ben_sen1_assets.grid.tile import TILE_SIZE_M
+from ben_sen1_assets.grid.patches import N_PATCHES_PER_SIDE
+from ben_sen1_assets.grid.tile import TILE_WIDTH_M
 from ben_sen1_assets.partitions import tile_partitions
 
 # the densified footprint is a polygon through points of the square: its area is the square's
@@ -33,7 +33,7 @@ def tile_geometry(tile_footprints: gpd.GeoDataFrame) -> dg.AssetCheckResult:
     if zone is None or int(zone[:-1]) != int(row.mgrs[:2]):
         problems.append(f"EPSG {row.epsg} is not a UTM CRS of zone {row.mgrs[:2]}")
     utm = gpd.GeoSeries([geometry], crs="EPSG:4326").to_crs(crs).iloc[0]
-    area_error = abs(utm.area / TILE_SIZE_M**2 - 1.0)
+    area_error = abs(utm.area / TILE_WIDTH_M**2 - 1.0)
     if area_error > AREA_TOLERANCE:
         problems.append(f"footprint area differs from the tile square by {area_error:.2%}")
     corner_error = max(
@@ -41,10 +41,10 @@ def tile_geometry(tile_footprints: gpd.GeoDataFrame) -> dg.AssetCheckResult:
     )
     if corner_error > CORNER_TOLERANCE_M:
         problems.append(f"footprint bounds are {corner_error:.2f} m off the UTM bounds")
-    if abs((row.lrx - row.ulx) - TILE_SIZE_M) > 0 or abs((row.uly - row.lry) - TILE_SIZE_M) > 0:
+    if abs((row.lrx - row.ulx) - TILE_WIDTH_M) > 0 or abs((row.uly - row.lry) - TILE_WIDTH_M) > 0:
         problems.append("UTM bounds are not a 109,800 m square")
     patches = [p for p in str(row.patches_in_scope).split(";") if p]
-    bad = [p for p in patches if not all(0 <= int(v) < PATCHES_PER_SIDE for v in p.split("_"))]
+    bad = [p for p in patches if not all(0 <= int(v) < N_PATCHES_PER_SIDE for v in p.split("_"))]
     if bad:
         problems.append(f"patches outside the 91 × 91 grid: {bad[:10]}")
     if not patches:

@@ -32,4 +32,11 @@ RESOURCES = {
 ASSETS = [tile_footprints]
 ASSET_CHECKS = dg.load_asset_checks_from_modules([checks])
 
-defs = dg.Definitions(assets=ASSETS, asset_checks=ASSET_CHECKS, resources=RESOURCES)
+# one run per tile partition: every partitioned asset of the flow and its checks
+tile_job = dg.define_asset_job(
+    "tile_job",
+    selection=dg.AssetSelection.assets(*ASSETS),
+    description="Build one S2 tile partition end to end: footprints to patches, with checks.",
+)
+
+defs = dg.Definitions(assets=ASSETS, asset_checks=ASSET_CHECKS, resources=RESOURCES, jobs=[tile_job])

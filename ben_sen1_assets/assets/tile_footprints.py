@@ -1,6 +1,8 @@
-"""tile_footprints: the S2 tile of each partition, its grid and the patches in scope."""
+"""tile_footprints: the S2 tile of each partition, its grid and the patches in scope.
 
-from __future__ import annotations
+(No `from __future__ import annotations` in asset modules: Dagster inspects the real types.)
+"""
+
 
 import dagster as dg
 import geopandas as gpd
@@ -9,7 +11,7 @@ from PIL import Image, ImageDraw
 
 from ben_sen1_assets.assets.metadata import markdown_table, png_markdown
 from ben_sen1_assets.grid.catalog import TileEntry
-from ben_sen1_assets.grid.patches import PATCHES_PER_SIDE
+from ben_sen1_assets.grid.patches import N_PATCHES_PER_SIDE
 from ben_sen1_assets.grid.tile import TileGrid, tile_grid
 from ben_sen1_assets.partitions import tile_partitions
 from ben_sen1_assets.resources.tile_catalog import TileCatalogResource
@@ -45,8 +47,8 @@ def footprint_frame(entry: TileEntry, grid: TileGrid, patches: list[tuple[int, i
 
 def scope_map(patches: list[tuple[int, int]], size: int = 273) -> Image.Image:
     """A small picture of the tile (north up) with the patches in scope filled."""
-    cell = size // PATCHES_PER_SIDE
-    image = Image.new("RGB", (cell * PATCHES_PER_SIDE + 2, cell * PATCHES_PER_SIDE + 2), "white")
+    cell = size // N_PATCHES_PER_SIDE
+    image = Image.new("RGB", (cell * N_PATCHES_PER_SIDE + 2, cell * N_PATCHES_PER_SIDE + 2), "white")
     draw = ImageDraw.Draw(image)
     for x, y in patches:
         draw.rectangle([1 + x * cell, 1 + y * cell, x * cell + cell, y * cell + cell], fill=(31, 119, 180))
@@ -71,7 +73,7 @@ def tile_footprints(context: dg.AssetExecutionContext, tile_catalog: TileCatalog
     """
     entry = tile_catalog.entry(context.partition_key)
     grid = tile_grid(entry.mgrs)
-    patches = entry.resolved_patches()
+    patches = list(entry.patches)
     frame = footprint_frame(entry, grid, patches)
     left, bottom, right, top = grid.bounds
     context.add_output_metadata(
