@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
+
 import dagster as dg
 
-from ben_sen1_assets import checks
+# partitioned asset checks and backfill policies are preview/beta in 1.13; used knowingly
+warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+
+from ben_sen1_assets import checks  # noqa: E402
 from ben_sen1_assets.assets.tile_footprints import tile_footprints
+from ben_sen1_assets.executors import executor_for
 from ben_sen1_assets.partitions import SETTINGS
 from ben_sen1_assets.resources.io_managers import (
     CogIOManagerFactory,
@@ -39,4 +46,10 @@ tile_job = dg.define_asset_job(
     description="Build one S2 tile partition end to end: footprints to patches, with checks.",
 )
 
-defs = dg.Definitions(assets=ASSETS, asset_checks=ASSET_CHECKS, resources=RESOURCES, jobs=[tile_job])
+defs = dg.Definitions(
+    assets=ASSETS,
+    asset_checks=ASSET_CHECKS,
+    resources=RESOURCES,
+    jobs=[tile_job],
+    executor=executor_for(SETTINGS.executor),
+)

@@ -19,6 +19,8 @@ variable                   TOML key            meaning
                                                ``<home>/archive``)
 ``BEN_SEN1_PRODUCT_STORE``  ``product_store``   where downloaded products live (default
                                                ``<home>/products``)
+``BEN_SEN1_EXECUTOR``      ``executor``        how a run's steps execute: ``multiprocess`` (default),
+                                               ``in_process``, ``dask``, ``k8s``, ``celery``
 =========================  ==================  ==================================================
 """
 
@@ -46,6 +48,7 @@ class Settings:
     catalog: str = "demo"
     archive: str = ""
     product_store: str = ""
+    executor: str = "multiprocess"
 
     @property
     def is_embedded_default(self) -> bool:
@@ -63,7 +66,7 @@ def _read_config_file(path: str) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"{file}: not valid TOML: {exc}") from None
     section = data.get("ben_sen1", data)
-    known = {"home", "storage", "storage_options", "catalog", "archive", "product_store"}
+    known = {"home", "storage", "storage_options", "catalog", "archive", "product_store", "executor"}
     unknown = set(section) - known
     if unknown:
         raise SettingsError(f"{file}: unknown keys {sorted(unknown)}; expected some of {sorted(known)}")
@@ -76,7 +79,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     values: dict[str, Any] = {}
     if env.get(f"{ENV_PREFIX}CONFIG"):
         values.update(_read_config_file(env[f"{ENV_PREFIX}CONFIG"]))
-    for key in ("home", "storage", "catalog", "archive", "product_store"):
+    for key in ("home", "storage", "catalog", "archive", "product_store", "executor"):
         if env.get(ENV_PREFIX + key.upper()):
             values[key] = env[ENV_PREFIX + key.upper()]
     if env.get(f"{ENV_PREFIX}STORAGE_OPTIONS"):
@@ -96,4 +99,14 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         catalog=str(values.get("catalog") or "demo"),
         archive=str(values.get("archive") or home / "archive"),
         product_store=str(values.get("product_store") or home / "products"),
+        executor=_check_executor(str(values.get("executor") or "multiprocess")),
     )
+
+
+EXECUTORS = ("multiprocess", "in_process", "dask", "k8s", "celery")
+
+
+def _check_executor(name: str) -> str:
+    if name not in EXECUTORS:
+        raise SettingsError(f"{ENV_PREFIX}EXECUTOR is {name!r}; expected one of {', '.join(EXECUTORS)}")
+    return name

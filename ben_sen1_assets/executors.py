@@ -1,0 +1,29 @@
+"""The executor (how a run's steps execute) chosen by configuration, never by editing code.
+
+The executor kind is code in Dagster; its parameters come from run config (e.g. the Dask
+cluster, the Kubernetes namespace and image, the Celery broker). The optional integrations are
+imported only when chosen, so the base install stays small. Out-of-process executors need
+storage and a product store that every worker reaches (a shared folder or object storage).
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+
+def executor_for(kind: str) -> dg.ExecutorDefinition:
+    if kind == "in_process":
+        return dg.in_process_executor
+    if kind == "dask":
+        from dagster_dask import dask_executor
+
+        return dask_executor
+    if kind == "k8s":
+        from dagster_k8s import k8s_job_executor
+
+        return k8s_job_executor
+    if kind == "celery":
+        from dagster_celery import celery_executor
+
+        return celery_executor
+    return dg.multiprocess_executor
