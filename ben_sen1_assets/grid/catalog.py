@@ -182,6 +182,17 @@ def _bigearthnet_index() -> pd.DataFrame:
 
 
 @lru_cache(maxsize=1)
+def _bigearthnet_slices() -> dict[str, slice]:
+    """Row range of each product in the index (stored sorted by partition_key, y, x)."""
+    codes = _bigearthnet_index()["partition_key"].cat.codes.to_numpy()
+    cats = _bigearthnet_index()["partition_key"].cat.categories
+    change = np.flatnonzero(np.diff(codes)) + 1
+    starts = np.concatenate([[0], change])
+    stops = np.concatenate([change, [len(codes)]])
+    return {str(cats[codes[a]]): slice(int(a), int(b)) for a, b in zip(starts, stops)}
+
+
+@lru_cache(maxsize=1)
 def bigearthnet_labels_v2() -> tuple[str, ...]:
     """The 19 reBEN (v2) class names; bit ``i`` of ``labels_v2_mask`` is class ``i``."""
     text = (_DATA / "bigearthnet" / "labels_v2.txt").read_text(encoding="utf-8")
@@ -229,8 +240,9 @@ def bigearthnet_patch_table(key: str) -> pd.DataFrame | None:
         return None
     r = row.iloc[0]
     idx = _bigearthnet_index()
-    sub = idx[(idx["partition_key"] == key).to_numpy()]
+    sub = idx.iloc[_bigearthnet_slices()[key]]
     prefixes = r["v1_prefixes"].split(";")
+    v2_prefix, mgrs = str(r["v2_prefix"]), str(r["mgrs"])
     names = bigearthnet_labels_v2()
     x = sub["x"].to_numpy()
     y = sub["y"].to_numpy()
@@ -247,11 +259,11 @@ def bigearthnet_patch_table(key: str) -> pd.DataFrame | None:
                 for p, a, b in zip(sub["v1_prefix_idx"].to_numpy(), x, y)
             ],
             "v2_patch_id": [
-                s2v2_patch_id(r["v2_prefix"], int(a), int(b)) if ok else None
+                s2v2_patch_id(v2_prefix, int(a), int(b)) if ok else None
                 for ok, a, b in zip(reben, x, y)
             ],
             "s1_name_official": [
-                f"{s}_{r['mgrs']}_{int(a)}_{int(b)}" if isinstance(s, str) else None
+                f"{s}_{mgrs}_{int(a)}_{int(b)}" if isinstance(s, str) else None
                 for s, a, b in zip(scenes, x, y)
             ],
             "labels_v2": [
