@@ -202,3 +202,20 @@ def test_user_catalog_header_and_empty_errors(tmp_path):
     p = _write(tmp_path, [["33TTG", "2021-12-23", "x"]], header=("mgrs", "sensing_time"))
     with pytest.raises(CatalogError, match="row 1 .*extra"):
         load_catalog_file(p)
+
+
+def test_patch_table_columns_and_missing_values():
+    t = bigearthnet_patch_table("34VER_20170613")
+    assert list(t.columns) == [
+        "x", "y", "s2v1_name", "v2_patch_id", "s1_name_official", "labels_v2", "split",
+        "contains_seasonal_snow", "contains_cloud_or_shadow",
+    ]
+    assert len(t) == 6729
+    missing = t[t["v2_patch_id"].map(lambda v: v is None)]
+    assert len(missing) == 6729 - 6686  # v1 minus v2 counts of tiles.csv
+    assert missing["s1_name_official"].map(lambda v: v is None).all()
+    assert missing["split"].map(lambda v: v is None).all()
+    assert (missing["labels_v2"].map(len) == 0).all()
+    assert missing["contains_seasonal_snow"].isna().all()
+    # two v1 prefixes are used in this product (DOMAIN.md: prefixes can differ within a tile)
+    assert t["s2v1_name"].str.rsplit("_", n=2).str[0].nunique() == 2
