@@ -22,7 +22,7 @@ import math
 import re
 import warnings
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import affine
 import mgrs as _mgrs
@@ -233,6 +233,7 @@ class TileGrid:
         return Window(col0, row0, col1 - col0, row1 - row0)
 
 
+@lru_cache(maxsize=4096)  # pure; TileGrid is immutable
 def tile_grid(mgrs: str) -> TileGrid:
     """The :class:`TileGrid` of an MGRS tile id such as ``"33UUP"`` (``"T33UUP"`` accepted).
 
