@@ -233,14 +233,17 @@ class TileGrid:
         return Window(col0, row0, col1 - col0, row1 - row0)
 
 
-@lru_cache(maxsize=4096)  # pure; TileGrid is immutable
 def tile_grid(mgrs: str) -> TileGrid:
     """The :class:`TileGrid` of an MGRS tile id such as ``"33UUP"`` (``"T33UUP"`` accepted).
 
     Raises :class:`GridError` for malformed ids, zones outside 1..60, or 100 km squares that
     do not exist in the named latitude band.
     """
-    tile = _normalise(mgrs)
+    return _tile_grid(_normalise(mgrs), mgrs)
+
+
+@lru_cache(maxsize=4096)  # pure; TileGrid is immutable
+def _tile_grid(tile: str, mgrs: str) -> TileGrid:
     m = _MGRS_RE.match(tile)
     if m is None:
         raise GridError(
