@@ -20,6 +20,7 @@ import zlib
 from typing import Any
 
 import fsspec
+from fsspec.core import has_magic
 import numpy as np
 import rasterio
 from fsspec.implementations.local import LocalFileSystem
@@ -256,6 +257,11 @@ def open_safe(urlpath: str | os.PathLike, storage_options: dict | None = None) -
         fs, path = fsspec.core.url_to_fs(source, **storage_options)
     except (ValueError, ImportError, zipfile.BadZipFile, OSError) as exc:
         raise SafeFormatError(f"{source}: cannot open ({exc})") from exc
+    if has_magic(path):  # e.g. "zip://*/manifest.safe::file:///….zip"
+        matches = fs.glob(path)
+        if len(matches) != 1:
+            raise SafeFormatError(f"{source}: pattern matches {len(matches)} paths, expected one")
+        path = matches[0]
     if path.endswith("manifest.safe"):
         path = posixpath.dirname(path)
     handle = None
