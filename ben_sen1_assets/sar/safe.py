@@ -264,12 +264,16 @@ def open_safe(urlpath: str | os.PathLike, storage_options: dict | None = None) -
         path = matches[0]
     if path.endswith("manifest.safe"):
         path = posixpath.dirname(path)
+    try:
+        exists = fs.exists(path)
+    except _READ_ERRORS as exc:
+        raise SafeFormatError(f"{source}: cannot open ({exc})") from exc
+    if not exists:
+        raise MissingFileError(f"{source}: no such product (file or folder)")
     handle = None
     zip_path: str | None = None
     if path.lower().endswith(".zip") and not isinstance(fs, ZipFileSystem):
         try:
-            if not fs.exists(path):
-                raise MissingFileError(f"{source}: no such file")
             handle = fs.open(path, "rb")
             zfs = ZipFileSystem(fo=handle)
         except zipfile.BadZipFile as exc:
