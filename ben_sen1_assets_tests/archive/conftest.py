@@ -81,7 +81,7 @@ class LoopbackServer:
         self.port = self.httpd.server_address[1]
         scheme = "https" if ssl_context is not None else "http"
         self.url = f"{scheme}://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         self.thread.start()
 
     def close(self) -> None:
@@ -158,6 +158,7 @@ class FaultyProductServer:
         self.body = product.data if body is None else body
         self.faults: list[Fault] = []
         self.token = token
+        self.chunk_delay = 0.0  # seconds between 256 KiB chunks (to make downloads overlap)
         self.lock = threading.Lock()
         self.fetches = 0  # requests that started sending body bytes at offset 0
         self.server = loopback(self._route)
@@ -219,6 +220,8 @@ class FaultyProductServer:
         view = memoryview(payload)
         for i in range(0, len(view), 256 * 1024):
             h.wfile.write(view[i : i + 256 * 1024])
+            if self.chunk_delay:
+                time.sleep(self.chunk_delay)
 
 
 @pytest.fixture
@@ -250,3 +253,26 @@ def recording_sleep() -> RecordingSleep:
 def http_date(seconds_from_now: float) -> str:
     when = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=seconds_from_now)
     return when.strftime("%a, %d %b %Y %H:%M:%S GMT")
+
+
+@pytest.fixture(scope="session")
+def moto_s3():
+    """A moto S3 server on 127.0.0.1 (server mode); yields fsspec storage options for it."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    options = {
+        "key": "testing-key-id",
+        "secret": "testing-secret-value",
+        "client_kwargs": {"endpoint_url": f"http://{host}:{port}", "region_name": "us-east-1"},
+    }
+    import boto3
+
+    boto3.client(
+        "s3", endpoint_url=f"http://{host}:{port}", region_name="us-east-1",
+        aws_access_key_id=options["key"], aws_secret_access_key=options["secret"],
+    ).create_bucket(Bucket="products-bucket")
+    yield options
+    server.stop()
