@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import requests
@@ -205,9 +205,11 @@ def _footprint(item: dict[str, Any], name: str) -> BaseGeometry:
 
 def _time(value: Any, field: str, name: str) -> datetime:
     try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         raise CatalogError(f"CDSE product {name}: {field} {value!r} is not an ISO 8601 time") from None
+    # catalogue times are UTC; some (ASF SearchAPI) omit the zone
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def product_to_record(item: dict[str, Any], download_base: str = DOWNLOAD_URL) -> ProductRecord:
