@@ -9,11 +9,9 @@ the ``auth`` callable a :class:`~.download.Downloader` takes.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -22,6 +20,7 @@ import shapely
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
+from .credentials import Credentials
 from .download import redact_url
 from .errors import AuthError, CatalogError, ProductNameError
 from .records import (
@@ -45,24 +44,11 @@ MAX_SKIP = 10_000  # the catalogue refuses larger $skip values
 
 
 # -- credentials and tokens --------------------------------------------------------------------
-@dataclass(frozen=True)
-class CdseCredentials:
-    """CDSE user name and password (passed in by the caller, e.g. from environment variables)."""
+class CdseCredentials(Credentials):
+    """CDSE user name and password (``from_env()`` reads CDSE_USERNAME / CDSE_PASSWORD)."""
 
-    username: str
-    password: str
-
-    def __repr__(self) -> str:
-        return f"CdseCredentials(username={self.username!r}, password=***)"
-
-    __str__ = __repr__
-
-    @classmethod
-    def from_env(cls, user_var: str = "CDSE_USERNAME", password_var: str = "CDSE_PASSWORD") -> "CdseCredentials":
-        try:
-            return cls(os.environ[user_var], os.environ[password_var])
-        except KeyError as exc:
-            raise AuthError(f"CDSE credentials: environment variable {exc.args[0]} is not set") from None
+    env_user = "CDSE_USERNAME"
+    env_password = "CDSE_PASSWORD"
 
 
 class CdseTokenProvider:
