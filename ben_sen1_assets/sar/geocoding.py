@@ -74,7 +74,7 @@ class RasterGrid:
         h, w = int(window.height), int(window.width)
         if r0 < 0 or c0 < 0 or h <= 0 or w <= 0 or r0 + h > self.shape[0] or c0 + w > self.shape[1]:
             raise GeocodingError(f"window {window} is not inside the target grid of shape {self.shape}")
-        return RasterGrid(self.crs, self.transform * Affine.translation(c0, r0), (h, w))
+        return RasterGrid(self.crs, self.transform @ Affine.translation(c0, r0), (h, w))
 
     def xy(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """CRS coordinates of (fractional) pixel centres."""

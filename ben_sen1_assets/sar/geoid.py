@@ -35,8 +35,10 @@ GEOID_GRIDS: dict[str, tuple[str, str]] = {
     "EGM96": ("egm96_15.gtx", "us_nga_egm96_15.tif"),
     "EGM2008": ("egm08_25.gtx", "us_nga_egm08_25.tif"),
 }
-#: Folders searched for grid files besides pyproj's own (Debian/Ubuntu ``proj-data``).
+#: Folders searched for grid files besides pyproj's own (Debian/Ubuntu ``proj-data``); the
+#: environment variable ``BEN_SEN1_PROJ_GRID_DIRS`` (``os.pathsep``-separated) replaces them.
 SYSTEM_PROJ_DIRS: tuple[str, ...] = ("/usr/share/proj", "/usr/local/share/proj")
+PROJ_GRID_DIRS_ENV = "BEN_SEN1_PROJ_GRID_DIRS"
 #: (lon, lat) used to check that a geoid transformation really applies the grid (|N| > 1 m there).
 _CHECK_POINT = (12.5, 42.0)
 
@@ -65,12 +67,14 @@ def normalise_vertical_datum(datum: str) -> VerticalDatum:
 
 
 def register_system_grids() -> list[str]:
-    """Append the system PROJ data folders that exist to pyproj's search path (idempotent).
+    """Append the PROJ grid folders that exist to pyproj's search path (idempotent).
 
     Returns pyproj's data folders after the call. Only pyproj is affected, not rasterio/GDAL.
     """
     current = pyproj.datadir.get_data_dir().split(os.pathsep)
-    for folder in SYSTEM_PROJ_DIRS:
+    env = os.environ.get(PROJ_GRID_DIRS_ENV)
+    folders = [f for f in env.split(os.pathsep) if f] if env is not None else SYSTEM_PROJ_DIRS
+    for folder in folders:
         if os.path.isdir(folder) and folder not in current:
             pyproj.datadir.append_data_dir(folder)
             current.append(folder)
