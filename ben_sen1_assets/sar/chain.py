@@ -54,6 +54,8 @@ from .radiometry import (
     uses_edge_trim,
 )
 from .safe import SafeProduct, open_safe
+from .speckle_fast import apply_speckle
+from .tiepoints import geocode_grid_tiepoints
 
 #: progress callback: (fraction done 0..1, message)
 Progress = Callable[[float, str], None]
@@ -218,7 +220,7 @@ class FilteredGrd:
         self.read_window = _union(self.read_window, halo_window)
         cal = self.radiometry(pol, halo_window)
         with _timer(self.timings, "speckle"):
-            out = self.speckle.apply(cal) if self.speckle.kind != "none" else cal
+            out = apply_speckle(cal, self.speckle) if self.speckle.kind != "none" else cal
         rr, cc = int(window.row_off) - r0, int(window.col_off) - c0
         return out[rr : rr + int(window.height), cc : cc + int(window.width)]
 
@@ -407,8 +409,7 @@ def process_scene_to_tile(
         out_transform = grid.transform @ Affine.translation(window.col_off, window.row_off)
         profile = dict(driver="GTiff", width=width, height=height, count=len(pols), dtype="float32",
                        crs=rasterio.crs.CRS.from_wkt(grid.crs.to_wkt()), transform=out_transform,
-                       nodata=float("nan"), tiled=True, blockxsize=512, blockysize=512, BIGTIFF="IF_SAFER",
-                       interleave="band")
+                       nodata=float("nan"), tiled=True, blockxsize=512, blockysize=512, BIGTIFF="IF_SAFER")
         stage = tempfile.TemporaryDirectory(prefix="ben_sen1_chain_")
         try:
             tmp = Path(stage.name) / "tile.tif"
@@ -430,8 +431,13 @@ def process_scene_to_tile(
                         with _timer(timings, "dem"):
                             dh = dem.read(grid, gwin)
                         with _timer(timings, "geocoding"):
-                            line, pixel = geocode_grid(geometry, grid, dh.heights, dh.vertical_datum,
-                                                       window=gwin, geodesy_step=config.geodesy_step)
+                            if config.geocoding == "exact":
+                                line, pixel = geocode_grid(geometry, grid, dh.heights, dh.vertical_datum,
+                                                           window=gwin, geodesy_step=config.geodesy_step)
+                            else:
+                                line, pixel = geocode_grid_tiepoints(
+                                    geometry, grid, dh.heights, dh.vertical_datum, window=gwin,
+                                    step=config.tiepoint_step, n_layers=config.tiepoint_layers)
                             need = grd_window_for(line, pixel, shape, margin=1)
                         del dh
                         if need is not None:

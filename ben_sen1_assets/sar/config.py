@@ -28,7 +28,9 @@ names in brackets, so a SNAP GPT graph can be built from it 1:1):
   interpolated in azimuth time, as SNAP and sarsen) or ``"nearest"`` (the set nearest in time,
   as the annotation's geolocation grid); ``orbit_interpolation``: ``"hermite"`` (default) or
   ``"polyfit"`` of the annotation's state vectors; ``geodesy_step``: pixels between exact
-  pyproj geodesy nodes (interpolated in between, < 1 mm).
+  pyproj geodesy nodes (interpolated in between, < 1 mm); ``geocoding``: ``"tiepoints"``
+  (default: exact solves every ``tiepoint_step`` px at ``tiepoint_layers`` heights, interpolated;
+  ≤ 0.01 px from the per-pixel solve, see :mod:`.tiepoints`) or ``"exact"`` (every pixel).
 - ``nodata``: NaN (fixed: recorded so readers know).
 
 ``to_dict()``/``from_dict()`` round-trip through JSON; ``fingerprint()`` is a stable hash of the
@@ -176,6 +178,9 @@ class ProcessingConfig:
     srgr: Literal["linear", "nearest"] = "linear"
     orbit_interpolation: Literal["hermite", "polyfit"] = "hermite"
     geodesy_step: int = 16
+    geocoding: Literal["tiepoints", "exact"] = "tiepoints"
+    tiepoint_step: int = 16
+    tiepoint_layers: int = 3
     nodata: float = math.nan
 
     def __post_init__(self) -> None:
@@ -192,6 +197,7 @@ class ProcessingConfig:
             "output_scale": ("db", "linear"),
             "srgr": ("linear", "nearest"),
             "orbit_interpolation": ("hermite", "polyfit"),
+            "geocoding": ("tiepoints", "exact"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -200,6 +206,10 @@ class ProcessingConfig:
             raise ConfigError(f"thermal_noise_removal must be true/false, got {self.thermal_noise_removal!r}")
         if not (isinstance(self.geodesy_step, int) and 1 <= self.geodesy_step <= 64):
             raise ConfigError(f"geodesy_step must be an integer in 1..64, got {self.geodesy_step!r}")
+        if not (isinstance(self.tiepoint_step, int) and 1 <= self.tiepoint_step <= 64):
+            raise ConfigError(f"tiepoint_step must be an integer in 1..64, got {self.tiepoint_step!r}")
+        if not (isinstance(self.tiepoint_layers, int) and 2 <= self.tiepoint_layers <= 5):
+            raise ConfigError(f"tiepoint_layers must be an integer in 2..5, got {self.tiepoint_layers!r}")
         if not (isinstance(self.speckle_filter, SpeckleFilter)):
             raise ConfigError(f"speckle_filter must be a SpeckleFilter, got {type(self.speckle_filter).__name__}")
         if not isinstance(self.dem, DemConfig):

@@ -1,0 +1,118 @@
+"""Tie-point geocoding: exact range-Doppler solves on a coarse grid, interpolated per pixel.
+
+:func:`.geocoding.geocode_grid` solves the zero-Doppler equation (Newton on the orbit) for every
+target pixel, ≈ 0.25 µs per pixel and thread: ~30 s for a whole S2 tile on 2 cores. GRD (line,
+pixel) is a smooth function of the target position (x, y) and, at a given position, of the
+height: so :func:`geocode_grid_tiepoints` solves exactly (with :func:`.geocoding.geocode_grid`,
+same conventions, geoid applied) only on tie points every ``step`` target pixels, at
+``n_layers`` heights spanning the block's DEM range, then per pixel interpolates bilinearly in
+(x, y) on each height layer and with a Lagrange polynomial through the layers in height (as
+SNAP's tie-point grids, plus the height dimension). Error against the per-pixel solve, measured
+on the Rome sample (see the tests): ≤ 0.006 px (incl. float32 rounding) for 16 px steps and
+3 layers, with the Rome DEM and with random heights over 0–3000 m; 2 layers: up to 0.04 px.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from affine import Affine
+from rasterio.windows import Window
+
+from .geocoding import GeocodingError, GeometryModel, RasterGrid, geocode_grid
+
+
+@numba.njit(cache=True, parallel=True)
+def _interp_tiepoints(heights, layer_h, node_line, node_pixel, step, out_line, out_pixel):
+    h, w = heights.shape
+    nl = layer_h.size
+    inv = 1.0 / step
+    for i in numba.prange(h):
+        ci = i // step
+        fi = (i - ci * step) * inv
+        lw = np.empty(nl)
+        for j in range(w):
+            hh = heights[i, j]
+            if not np.isfinite(hh):
+                out_line[i, j] = np.nan
+                out_pixel[i, j] = np.nan
+                continue
+            cj = j // step
+            fj = (j - cj * step) * inv
+            w00 = (1.0 - fi) * (1.0 - fj)
+            w01 = (1.0 - fi) * fj
+            w10 = fi * (1.0 - fj)
+            w11 = fi * fj
+            # Lagrange weights in height
+            for a in range(nl):
+                p = 1.0
+                for b in range(nl):
+                    if b != a:
+                        p *= (hh - layer_h[b]) / (layer_h[a] - layer_h[b])
+                lw[a] = p
+            sl = 0.0
+            sp = 0.0
+            for a in range(nl):
+                vl = (w00 * node_line[a, ci, cj] + w01 * node_line[a, ci, cj + 1]
+                      + w10 * node_line[a, ci + 1, cj] + w11 * node_line[a, ci + 1, cj + 1])
+                vp = (w00 * node_pixel[a, ci, cj] + w01 * node_pixel[a, ci, cj + 1]
+                      + w10 * node_pixel[a, ci + 1, cj] + w11 * node_pixel[a, ci + 1, cj + 1])
+                sl += lw[a] * vl
+                sp += lw[a] * vp
+            out_line[i, j] = sl
+            out_pixel[i, j] = sp
+
+
+def tiepoint_grid(grid: RasterGrid, step: int) -> RasterGrid:
+    """The grid whose pixel (i, j) centre is pixel (i·step, j·step) centre of ``grid``, covering it."""
+    h, w = grid.shape
+    t = grid.transform @ Affine.translation(0.5, 0.5) @ Affine.scale(step) @ Affine.translation(-0.5, -0.5)
+    return RasterGrid(grid.crs, t, ((h - 1) // step + 2, (w - 1) // step + 2))
+
+
+def geocode_grid_tiepoints(
+    geometry: GeometryModel,
+    grid,
+    heights: np.ndarray,
+    vertical_datum: str,
+    window: Window | None = None,
+    step: int = 16,
+    n_layers: int = 3,
+) -> tuple[np.ndarray, np.ndarray]:
+    """GRD (line, pixel) float32 for every pixel of ``grid`` (or ``window``), like
+    :func:`.geocoding.geocode_grid` (same arguments and conventions) but solved on tie points
+    every ``step`` px at ``n_layers`` heights between the window's min and max height."""
+    grid = RasterGrid.of(grid)
+    if window is not None:
+        grid = grid.window(window)
+    heights = np.asarray(heights)
+    if heights.shape != grid.shape:
+        raise GeocodingError(f"heights shape {heights.shape} != target window shape {grid.shape}")
+    if not (isinstance(step, int) and step >= 1) or not (isinstance(n_layers, int) and n_layers >= 1):
+        raise GeocodingError(f"tie-point step and n_layers must be positive integers, got {step!r}, {n_layers!r}")
+    finite = np.isfinite(heights)
+    line = np.full(grid.shape, np.nan, np.float32)
+    pixel = np.full(grid.shape, np.nan, np.float32)
+    if not finite.any():
+        return line, pixel
+    lo, hi = float(np.min(heights, where=finite, initial=np.inf)), float(np.max(heights, where=finite, initial=-np.inf))
+    if hi - lo < 1e-3:
+        layers = np.array([lo])
+    else:
+        # Chebyshev nodes, then stretched so the end layers are lo and hi (no extrapolation)
+        k = np.arange(n_layers)
+        c = -np.cos(np.pi * k / max(n_layers - 1, 1)) if n_layers > 1 else np.zeros(1)
+        layers = lo + (c + 1.0) * 0.5 * (hi - lo)
+    nodes = tiepoint_grid(grid, step)
+    node_line = np.empty((layers.size,) + nodes.shape, np.float64)
+    node_pixel = np.empty_like(node_line)
+    for a, hl in enumerate(layers):
+        nl, npx = geocode_grid(geometry, nodes, np.full(nodes.shape, hl, np.float64), vertical_datum,
+                               geodesy_step=max(1, min(4, nodes.shape[0] - 1, nodes.shape[1] - 1)))
+        node_line[a] = nl
+        node_pixel[a] = npx
+    _interp_tiepoints(np.ascontiguousarray(heights, dtype=np.float32), layers.astype(np.float64),
+                      node_line, node_pixel, int(step), line, pixel)
+    return line, pixel
