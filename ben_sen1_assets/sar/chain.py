@@ -401,6 +401,12 @@ def process_scene_to_tile(
                        f"target window {tags['tile_window']} (coarse geocoding every {_COARSE_STEP} px)",
             )
         row_hit = c_on.any(axis=1)  # per coarse row
+        # one tie-point height range for all blocks (so results do not depend on the blocking);
+        # coarse heights miss the DEM's extremes: the margin and per-block widening cover that
+        finite_h = ch[np.isfinite(ch)]
+        height_range = (float(finite_h.min()) - 100.0, float(finite_h.max()) + 100.0) if finite_h.size else None
+        step = config.tiepoint_step
+        block_rows = max(step, int(math.ceil(block_rows / step)) * step)  # blocks start on tie-point rows
         coarse_row_px = height / coarse.shape[0]
 
         filtered = FilteredGrd(prod, pols, config, timings, strip_rows=strip_rows)
@@ -437,7 +443,7 @@ def process_scene_to_tile(
                             else:
                                 line, pixel = geocode_grid_tiepoints(
                                     geometry, grid, dh.heights, dh.vertical_datum, window=gwin,
-                                    step=config.tiepoint_step, n_layers=config.tiepoint_layers)
+                                    step=step, n_layers=config.tiepoint_layers, height_range=height_range)
                             need = grd_window_for(line, pixel, shape, margin=1)
                         del dh
                         if need is not None:

@@ -80,10 +80,16 @@ def geocode_grid_tiepoints(
     window: Window | None = None,
     step: int = 16,
     n_layers: int = 3,
+    height_range: tuple[float, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """GRD (line, pixel) float32 for every pixel of ``grid`` (or ``window``), like
     :func:`.geocoding.geocode_grid` (same arguments and conventions) but solved on tie points
-    every ``step`` px at ``n_layers`` heights between the window's min and max height."""
+    every ``step`` px (from the window's first pixel) at ``n_layers`` heights spanning
+    ``height_range`` (default: the heights' min..max; widened to hold them all).
+
+    Results depend on the window origin and the height range: to make blocks of a larger grid
+    agree with one run over it, start blocks on multiples of ``step`` and pass one
+    ``height_range`` to all."""
     grid = RasterGrid.of(grid)
     if window is not None:
         grid = grid.window(window)
@@ -98,6 +104,8 @@ def geocode_grid_tiepoints(
     if not finite.any():
         return line, pixel
     lo, hi = float(np.min(heights, where=finite, initial=np.inf)), float(np.max(heights, where=finite, initial=-np.inf))
+    if height_range is not None:
+        lo, hi = min(lo, float(height_range[0])), max(hi, float(height_range[1]))
     if hi - lo < 1e-3:
         layers = np.array([lo])
     else:
