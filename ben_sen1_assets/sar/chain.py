@@ -314,6 +314,7 @@ def process_scene_to_tile(
     dem_store: str | os.PathLike | None = None,
     block_rows: int = 1024,
     strip_rows: int = 1024,
+    gdal_cache_mb: int = 1024,
 ) -> ChainResult:
     """Process one S1 IW GRD product onto (a window of) a tile grid and write a COG.
 
@@ -327,6 +328,9 @@ def process_scene_to_tile(
     - ``config``: the :class:`.config.ProcessingConfig` (default: its defaults).
     - ``dem``: the DEM source; default built from ``config.dem`` (GLO-30 needs ``dem_store``).
     - ``progress``: called with (fraction, message) after each block.
+    - ``block_rows`` (rounded up to a multiple of ``config.tiepoint_step``), ``strip_rows``,
+      ``gdal_cache_mb`` (GDAL block cache of the COG conversion; block writing uses 256 MB):
+      memory/speed knobs that do not change the result.
 
     Returns a :class:`ChainResult`. A product whose image touches no target pixel gives
     ``covered=False`` with a reason, nothing written. Output bands are named by polarisation,
@@ -419,7 +423,8 @@ def process_scene_to_tile(
         stage = tempfile.TemporaryDirectory(prefix="ben_sen1_chain_")
         try:
             tmp = Path(stage.name) / "tile.tif"
-            with rasterio.open(tmp, "w", **profile) as dst:
+            # GDAL's block cache defaults to 5 % of RAM: bound it (part of the memory budget)
+            with rasterio.Env(GDAL_CACHEMAX=256), rasterio.open(tmp, "w", **profile) as dst:
                 for b, p in enumerate(pols, 1):
                     dst.set_band_description(b, p)
                 dst.update_tags(**tags)
@@ -472,6 +477,7 @@ def process_scene_to_tile(
                             n_all_valid += int(fin_all.sum())
                     say((k + 1) / n_blocks, f"{prod.name}: block {k + 1}/{n_blocks} (rows {r0}..{r0 + bh - 1})")
             filtered.close()
+            filtered.data = {}  # release the GRD cache before the COG conversion
             total = float(height * width)
             if filtered.read_window is None:
                 reason = f"{prod.name}: no target pixel of window {tags['tile_window']} falls on the GRD image"
@@ -483,7 +489,7 @@ def process_scene_to_tile(
                 dst.update_tags(**tags_extra)
             tags.update(tags_extra)
             out = output if isinstance(output, UPath) else UPath(os.fspath(output))
-            with _timer(timings, "cog"), rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"):
+            with _timer(timings, "cog"), rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS", GDAL_CACHEMAX=gdal_cache_mb):
                 write_cog(tmp, out)
         finally:
             stage.cleanup()

@@ -1,0 +1,275 @@
+"""Benchmark: the whole chain for one FULL-SIZE scene onto the full S2 tile it overlaps most, and
+sarsen's terrain correction of the same input onto a region of the same grid.
+
+Input (not timed): the demo archive's full-size Rome product — the real S1B 2021-12-23 annotation
+(16705 × 26102, VV+VH) with simulated DN (``ben_sen1_assets.demo_archive``, ≈3 min to build,
+cached in ``--work``). Tile: whichever of 33TTG / 32TQM the scene footprint overlaps most.
+DEM: the full tile lies mostly outside the Rome DEM sample, so both processors use an explicitly
+stated constant height: 98.6 m above the WGS84 ellipsoid (≈ 50 m above EGM96 + the 48.6 m
+undulation at Rome). sarsen geocodes DEM cells, so it gets that height as a UTM 10 m GeoTIFF
+exactly on the tile-grid region (``sarsen_region_px``) and its output grid is that region.
+
+Each measured run is a separate child process (own peak RSS from ``getrusage``); numba kernels
+are warmed up (loaded from the on-disk cache) on a small window first, not timed. The machine's
+load average is reported: other processes on a shared machine slow everything down.
+
+Run: ``python benchmarks/bench_chain.py [--work DIR] [--sarsen-region 1024] [--skip-sarsen]``.
+The LAST output line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+HEIGHT_M = 98.6  # ellipsoidal, see the module docstring
+TILES = ("33TTG", "32TQM")
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def ensure_product(work: Path) -> Path:
+    from ben_sen1_assets.demo_archive import build_product, demo_products
+
+    folder = work / "full"
+    found = sorted(folder.glob("S1B_*.zip"))
+    if found:
+        return found[0]
+    product = {p.label: p for p in demo_products(full_size=True)}["rome-full"]
+    print("building the full-size demo product (not timed) ...", flush=True)
+    return build_product(product, folder, seed=20211223, progress=lambda m: print(m, flush=True))
+
+
+def pick_tile(product: Path) -> tuple[str, dict]:
+    from ben_sen1_assets.grid import tile_grid
+    from ben_sen1_assets.sar import open_safe
+
+    with open_safe(product) as p:
+        fp = p.manifest.footprint_polygon
+    overlap = {}
+    for t in TILES:
+        f = tile_grid(t).footprint_wgs84()
+        overlap[t] = round(f.intersection(fp).area / f.area, 4)
+    return max(overlap, key=overlap.get), overlap
+
+
+def sarsen_region(tile: str, product: Path, size: int) -> list[int]:
+    """A size×size window of the tile inside the scene (the covered pixel nearest the tile centre)."""
+    import numpy as np
+
+    from ben_sen1_assets.grid import tile_grid
+    from ben_sen1_assets.sar import open_safe
+    from ben_sen1_assets.sar.geocoding import GeometryModel, RasterGrid, geocode_grid
+    from ben_sen1_assets.sar.chain import _coarse_grid
+
+    g = RasterGrid.of(tile_grid(tile))
+    coarse = _coarse_grid(g, 64)
+    with open_safe(product) as p:
+        ann = p.annotation("VV")
+    geo = GeometryModel.from_annotation(ann)
+    line, pixel = geocode_grid(geo, coarse, np.full(coarse.shape, HEIGHT_M), "ellipsoid")
+    margin = size  # GRD px: keep the whole region well inside the image
+    ok = (line > margin) & (line < ann.shape[0] - margin) & (pixel > margin) & (pixel < ann.shape[1] - margin)
+    rr, cc = np.nonzero(ok)
+    d = (rr - coarse.shape[0] / 2) ** 2 + (cc - coarse.shape[1] / 2) ** 2
+    i = int(np.argmin(d))
+    step = g.shape[0] / coarse.shape[0]
+    r0 = int(min(max(rr[i] * step - size / 2, 0), g.shape[0] - size))
+    c0 = int(min(max(cc[i] * step - size / 2, 0), g.shape[1] - size))
+    return [c0, r0, size, size]
+
+
+# -------------------------------------------------------------------------------- child runs
+
+def child_ours(args) -> dict:
+    from rasterio.windows import Window
+
+    from ben_sen1_assets.grid import tile_grid
+    from ben_sen1_assets.sar.chain import process_scene_to_tile
+    from ben_sen1_assets.sar.config import DemConfig, ProcessingConfig
+    from ben_sen1_assets.sar.speckle import SpeckleFilter
+
+    config = ProcessingConfig(dem=DemConfig.constant(HEIGHT_M, "ellipsoid"))
+    if args.compare:  # like sarsen's GTC: β0, no noise removal, no filter, nearest, linear
+        config = config.replace(calibration="beta0", thermal_noise_removal=False, speckle_filter=SpeckleFilter("none"),
+                                resampling="nearest", output_scale="linear", orbit_interpolation="polyfit",
+                                polarisations=("VV",))
+    grid = tile_grid(args.tile)
+    window = Window(*args.window) if args.window else None
+    # warm-up: load numba kernels from the on-disk cache (not timed)
+    warm = Window(*(args.warm_window))
+    process_scene_to_tile(args.product, grid, Path(args.out).with_suffix(".warm.tif"), window=warm, config=config)
+    cpu0 = _cpu_s()
+    t = time.perf_counter()
+    r = process_scene_to_tile(args.product, grid, args.out, window=window, config=config)
+    wall = time.perf_counter() - t
+    return {"wall_s": round(wall, 2), "cpu_s": round(_cpu_s() - cpu0, 2), "peak_rss_mb": round(_peak_rss_mb(), 1),
+            "valid_fraction": round(r.valid_fraction, 4), "timings_s": {k: round(v, 2) for k, v in r.timings.items()},
+            "scene_window": [int(v) for v in (r.scene_window.col_off, r.scene_window.row_off, r.scene_window.width,
+                                              r.scene_window.height)] if r.scene_window else None}
+
+
+def child_sarsen(args) -> dict:
+    from sarsen import apps, sentinel1
+
+    out = {}
+    cpu0 = _cpu_s()
+    t = time.perf_counter()
+    for pol in args.pols:
+        product = sentinel1.Sentinel1SarProduct(args.product, measurement_group=f"IW/{pol}")
+        t1 = time.perf_counter()
+        apps.terrain_correction(product, args.dem, output_urlpath=f"{args.out}.{pol}.tif")
+        out[f"wall_s_{pol}"] = round(time.perf_counter() - t1, 2)
+    out["wall_s"] = round(time.perf_counter() - t, 2)
+    out["cpu_s"] = round(_cpu_s() - cpu0, 2)
+    out["peak_rss_mb"] = round(_peak_rss_mb(), 1)
+    return out
+
+
+def run_child(argv: list[str]) -> dict:
+    proc = subprocess.run([sys.executable, __file__, *argv], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"child {argv[:2]} failed:\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def write_dem(path: Path, tile: str, window: list[int]) -> None:
+    import numpy as np
+    import rasterio
+    from affine import Affine
+
+    from ben_sen1_assets.grid import tile_grid
+
+    t = tile_grid(tile)
+    c0, r0, w, h = window
+    with rasterio.open(path, "w", driver="GTiff", width=w, height=h, count=1, dtype="float32", crs=t.crs,
+                       transform=t.transform @ Affine.translation(c0, r0)) as ds:
+        ds.write(np.full((1, h, w), HEIGHT_M, np.float32))
+
+
+def extract_safe(product: Path, folder: Path) -> Path:
+    safe = folder / product.with_suffix(".SAFE").name
+    if not safe.exists():
+        with zipfile.ZipFile(product) as zf:
+            zf.extractall(folder)
+    return safe
+
+
+def compare(ours: str, sarsen: str) -> dict:
+    import numpy as np
+    import rasterio
+
+    with rasterio.open(ours) as a, rasterio.open(sarsen) as b:
+        x = a.read(1)
+        y = b.read(1)
+        if b.transform.e > 0:  # sarsen writes y ascending
+            y = y[::-1]
+        assert x.shape == y.shape, (x.shape, y.shape)
+    ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    d = 10 * np.log10(x[ok] / y[ok])
+    return {"pixels": int(ok.sum()), "median_abs_db": round(float(np.median(np.abs(d))), 4),
+            "p95_abs_db": round(float(np.percentile(np.abs(d), 95)), 4),
+            "mean_ratio_db": round(float(10 * np.log10(x[ok].mean() / y[ok].mean())), 4)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--work", default="/tmp/bench_chain")
+    parser.add_argument("--sarsen-region", type=int, default=1024)
+    parser.add_argument("--skip-sarsen", action="store_true")
+    parser.add_argument("--child", choices=["ours", "sarsen"])
+    parser.add_argument("--product")
+    parser.add_argument("--tile")
+    parser.add_argument("--window", type=int, nargs=4)
+    parser.add_argument("--warm-window", type=int, nargs=4)
+    parser.add_argument("--out")
+    parser.add_argument("--dem")
+    parser.add_argument("--pols", nargs="+", default=["VV", "VH"])
+    parser.add_argument("--compare", action="store_true")
+    args = parser.parse_args()
+    if args.child == "ours":
+        print(json.dumps(child_ours(args)))
+        return
+    if args.child == "sarsen":
+        print(json.dumps(child_sarsen(args)))
+        return
+
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    product = ensure_product(work)
+    tile, overlap = pick_tile(product)
+    region = sarsen_region(tile, product, args.sarsen_region)
+    warm = [region[0], region[1], 256, 256]
+    print(f"product {product.name}, tile {tile} (overlap {overlap}), sarsen region {region}", flush=True)
+    load = {"before": os.getloadavg()[0]}
+
+    ours_full = run_child(["--child", "ours", "--product", str(product), "--tile", tile, "--out", str(work / "ours_full.tif"),
+                           "--warm-window", *map(str, warm)])
+    print("ours, full tile:", json.dumps(ours_full), flush=True)
+    ours_region = run_child(["--child", "ours", "--product", str(product), "--tile", tile, "--window", *map(str, region),
+                             "--out", str(work / "ours_region.tif"), "--warm-window", *map(str, warm)])
+    print("ours, sarsen region:", json.dumps(ours_region), flush=True)
+    load["after_ours"] = os.getloadavg()[0]
+    result = {
+        "benchmark": "chain_full_scene_to_full_tile",
+        "product": product.name,
+        "input": "real S1B 2021-12-23 Rome annotation, simulated DN (demo archive), 16705x26102, VV+VH",
+        "tile": tile,
+        "tile_overlap_fraction": overlap,
+        "dem": f"constant {HEIGHT_M} m above the WGS84 ellipsoid",
+        "wall_s": ours_full["wall_s"],
+        "cpu_s": ours_full["cpu_s"],
+        "peak_rss_mb": ours_full["peak_rss_mb"],
+        "valid_fraction": ours_full["valid_fraction"],
+        "scene_window": ours_full["scene_window"],
+        "timings_s": ours_full["timings_s"],
+        "sarsen_region_px": region,
+        "wall_s_same_region": ours_region["wall_s"],
+        "peak_rss_mb_same_region": ours_region["peak_rss_mb"],
+        "timings_same_region_s": ours_region["timings_s"],
+    }
+    if not args.skip_sarsen:
+        safe = extract_safe(product, work)
+        dem = work / "sarsen_dem.tif"
+        write_dem(dem, tile, region)
+        sarsen = run_child(["--child", "sarsen", "--product", str(safe), "--dem", str(dem), "--out", str(work / "sarsen")])
+        print("sarsen:", json.dumps(sarsen), flush=True)
+        cmp_run = run_child(["--child", "ours", "--compare", "--product", str(product), "--tile", tile,
+                             "--window", *map(str, region), "--out", str(work / "ours_compare.tif"),
+                             "--warm-window", *map(str, warm)])
+        result.update({
+            "sarsen_version": __import__("sarsen").__version__,
+            "sarsen_wall_s": sarsen["wall_s"],
+            "sarsen_cpu_s": sarsen["cpu_s"],
+            "sarsen_peak_rss_mb": sarsen["peak_rss_mb"],
+            "sarsen_per_pol_wall_s": {k: v for k, v in sarsen.items() if k.startswith("wall_s_")},
+            "sarsen_work": "terrain_correction (GTC, beta0, nearest) of VV and VH, no noise removal, no speckle filter",
+            "speedup_vs_sarsen": round(sarsen["wall_s"] / ours_region["wall_s"], 2),
+            "speedup_vs_sarsen_cpu": round(sarsen["cpu_s"] / ours_region["cpu_s"], 2),
+            "ours_like_sarsen_wall_s": cmp_run["wall_s"],
+            "agreement_vs_sarsen_vv_beta0": compare(str(work / "ours_compare.tif"), str(work / "sarsen.VV.tif")),
+        })
+    load["after"] = os.getloadavg()[0]
+    result["load_average_1min"] = load
+    result["cpu_count"] = os.cpu_count()
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
