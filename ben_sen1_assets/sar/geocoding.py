@@ -143,12 +143,18 @@ class GeometryModel:
 # --------------------------------------------------------------------------------- numba kernels
 
 _MAXITER = 12
-_TOL_S = 1e-9  # Newton step (s) below which the zero-Doppler time is converged (≈ 7 µm)
+# Newton step (s) below which the zero-Doppler time is converged: the iterate after such a step
+# is within ~(step)²·|f''/f'| ≪ 1 ns (Newton converges quadratically); 1 µs ≈ 7.5 mm along track.
+_TOL_S = 1e-6
 
 
 @numba.njit(cache=True, inline="always")
 def _zero_doppler(breaks, origins, coefs, x, y, z, t, pva):
-    """Newton on f(t) = (P(t) − X)·V(t); returns (t, slant range) or (nan, nan)."""
+    """Newton on f(t) = (P(t) − X)·V(t); returns (t, slant range) or (nan, nan).
+
+    The slant range is taken at the last evaluated time: at zero Doppler the range is
+    stationary in t, so the last (tiny) step changes it by ~V²·step²/2R, i.e. nothing.
+    """
     for _ in range(_MAXITER):
         eval_pva(breaks, origins, coefs, t, pva)
         dx = pva[0, 0] - x
@@ -160,10 +166,6 @@ def _zero_doppler(breaks, origins, coefs, x, y, z, t, pva):
         step = f / fp
         t -= step
         if abs(step) < _TOL_S:
-            eval_pva(breaks, origins, coefs, t, pva)
-            dx = pva[0, 0] - x
-            dy = pva[0, 1] - y
-            dz = pva[0, 2] - z
             return t, np.sqrt(dx * dx + dy * dy + dz * dz)
     return np.nan, np.nan
 
