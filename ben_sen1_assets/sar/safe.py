@@ -20,6 +20,7 @@ import zlib
 from typing import Any
 
 import fsspec
+from fsspec.core import has_magic
 import numpy as np
 import rasterio
 from fsspec.implementations.local import LocalFileSystem
@@ -256,14 +257,23 @@ def open_safe(urlpath: str | os.PathLike, storage_options: dict | None = None) -
         fs, path = fsspec.core.url_to_fs(source, **storage_options)
     except (ValueError, ImportError, zipfile.BadZipFile, OSError) as exc:
         raise SafeFormatError(f"{source}: cannot open ({exc})") from exc
+    if has_magic(path):  # e.g. "zip://*/manifest.safe::file:///….zip"
+        matches = fs.glob(path)
+        if len(matches) != 1:
+            raise SafeFormatError(f"{source}: pattern matches {len(matches)} paths, expected one")
+        path = matches[0]
     if path.endswith("manifest.safe"):
         path = posixpath.dirname(path)
+    try:
+        exists = fs.exists(path)
+    except _READ_ERRORS as exc:
+        raise SafeFormatError(f"{source}: cannot open ({exc})") from exc
+    if not exists:
+        raise MissingFileError(f"{source}: no such product (file or folder)")
     handle = None
     zip_path: str | None = None
     if path.lower().endswith(".zip") and not isinstance(fs, ZipFileSystem):
         try:
-            if not fs.exists(path):
-                raise MissingFileError(f"{source}: no such file")
             handle = fs.open(path, "rb")
             zfs = ZipFileSystem(fo=handle)
         except zipfile.BadZipFile as exc:
