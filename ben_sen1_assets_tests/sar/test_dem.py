@@ -158,10 +158,8 @@ def glo30_bucket(moto_endpoint, tmp_path):
     COG under the real key layout ``<name>/<name>.tif``; real GLO-30 tiles span 1°×1°.
     """
     import boto3
-    import requests
 
     endpoint = moto_endpoint
-    requests.post(f"{endpoint}/moto-api/reset", timeout=10)  # empty state for every test
     raw, transform, profile = _rome()
     cog = tmp_path / "cog.tif"
     with rasterio.open(cog, "w", driver="COG", width=raw.shape[1], height=raw.shape[0], count=1,
@@ -169,6 +167,11 @@ def glo30_bucket(moto_endpoint, tmp_path):
         ds.write(np.where(raw == profile["nodata"], -32767.0, raw).astype(np.float32), 1)
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name="eu-central-1",
                       aws_access_key_id="test", aws_secret_access_key="test")
+    # a fresh bucket per test (moto's state is per process: only touch our own bucket)
+    if "copernicus-dem-30m" in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
+        for obj in s3.list_objects_v2(Bucket="copernicus-dem-30m").get("Contents", []):
+            s3.delete_object(Bucket="copernicus-dem-30m", Key=obj["Key"])
+        s3.delete_bucket(Bucket="copernicus-dem-30m")
     s3.create_bucket(Bucket="copernicus-dem-30m", CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
     # public-read like the real bucket: our client reads anonymously
     s3.upload_file(str(cog), "copernicus-dem-30m", f"{TILE}/{TILE}.tif", ExtraArgs={"ACL": "public-read"})
