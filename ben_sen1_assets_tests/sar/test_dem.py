@@ -227,3 +227,33 @@ def test_glo30_missing_tile_is_sea_only_by_policy(glo30_bucket, tmp_path):
     outside_rome = _utm_grid(50, centre=(12.8, 41.5))
     with pytest.raises(DemGapError):
         _glo30(endpoint, tmp_path / "s3", sea="sea_level").read(outside_rome)
+
+
+def test_glo30_over_https_layout_on_a_loopback_http_server(tmp_path):
+    """The HTTPS form (``https://copernicus-dem-30m.s3.amazonaws.com/<name>/<name>.tif``) served by
+    a plain HTTP server on 127.0.0.1 with the same key layout; a 404 is a missing (sea) tile."""
+    import functools
+    import http.server
+    import threading
+
+    root = tmp_path / "www"
+    (root / TILE).mkdir(parents=True)
+    raw, transform, profile = _rome()
+    with rasterio.open(root / TILE / f"{TILE}.tif", "w", driver="COG", width=raw.shape[1], height=raw.shape[0],
+                       count=1, dtype="float32", crs="EPSG:4326", transform=transform, nodata=-32767.0) as ds:
+        ds.write(np.where(raw == profile["nodata"], -32767.0, raw).astype(np.float32), 1)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        grid = _utm_grid(200, centre=(12.5, 41.98))
+        out = Glo30Dem(tmp_path / "store", url=url).read(grid)
+        np.testing.assert_allclose(out.heights, _reference_on(grid), atol=1e-3)
+        assert (tmp_path / "store" / f"{TILE}.tif").exists()
+        sea = Glo30Dem(tmp_path / "store", url=url, sea="sea_level").read(_utm_grid(50, centre=(11.5, 41.5)))
+        assert np.all(sea.heights == 0)
+    finally:
+        server.shutdown()
+        server.server_close()
