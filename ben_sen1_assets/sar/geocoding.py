@@ -430,3 +430,33 @@ def resample_grd(
     out = np.empty(line.shape, np.float32)
     _resample(grd, row_off, col_off, np.asarray(line), np.asarray(pixel), method == "bilinear", out)
     return out
+
+
+def geocode_with_dem(
+    geometry: GeometryModel, grid, dem, window: Window | None = None, geodesy_step: int = 16
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`geocode_grid` with heights read from ``dem`` (a :class:`.dem.DemSource`) on the fly."""
+    heights = dem.read(grid, window)
+    return geocode_grid(geometry, grid, heights.heights, heights.vertical_datum, window, geodesy_step)
+
+
+def footprint_window(annotation: ProductAnnotation, grid, margin_m: float = 5000.0) -> Window | None:
+    """Window of ``grid`` that can hold image pixels: the bounding box of the annotation's
+    geolocation grid points in the grid's CRS, grown by ``margin_m`` (terrain displaces points
+    by ≈ h / tan(incidence): 1.7 km for 1000 m at 30°). None if it misses the grid.
+
+    Use it to skip target blocks the scene cannot reach; it is not an exact validity mask.
+    """
+    grid = RasterGrid.of(grid)
+    g = annotation.geolocation_grid
+    x, y = pyproj.Transformer.from_crs("EPSG:4326", grid.crs, always_xy=True).transform(g.longitude, g.latitude)
+    inv = ~grid.transform
+    cols, rows = inv * (np.asarray(x), np.asarray(y))
+    px = margin_m / max(abs(grid.transform.a), abs(grid.transform.e))
+    r0 = max(int(np.floor(np.min(rows) - px)), 0)
+    r1 = min(int(np.ceil(np.max(rows) + px)), grid.shape[0])
+    c0 = max(int(np.floor(np.min(cols) - px)), 0)
+    c1 = min(int(np.ceil(np.max(cols) + px)), grid.shape[1])
+    if r1 <= r0 or c1 <= c0:
+        return None
+    return Window(c0, r0, c1 - c0, r1 - r0)

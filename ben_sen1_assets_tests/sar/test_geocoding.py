@@ -236,3 +236,24 @@ def test_grd_window_for():
     w = grd_window_for(line, pixel, (1000, 2000), margin=2)
     assert (w.row_off, w.col_off, w.height, w.width) == (8, 98, 56 + 3 - 8, 131 + 3 - 98)
     assert grd_window_for(np.array([-5.0]), np.array([1.0]), (10, 10)) is None
+
+
+def test_footprint_window_and_dem_wrapper():
+    from ben_sen1_assets.sar.dem import ConstantDem
+    from ben_sen1_assets.sar.geocoding import footprint_window, geocode_with_dem
+
+    ann = annotation(ROME)
+    geo = GeometryModel.from_annotation(ann)
+    # S2 tile 33TTG (UL 200000 E, 4700040 N) at 100 m: the scene covers its eastern part only
+    grid = RasterGrid(pyproj.CRS.from_epsg(32633), Affine(100, 0, 200000, 0, -100, 4700040), (1098, 1098))
+    win = footprint_window(ann, grid)
+    assert win is not None and 0 < win.width < 1098
+    for h in (0.0, 1500.0):
+        line, pixel = geocode_with_dem(geo, grid, ConstantDem(h))
+        on_image = (line >= 0) & (line <= ann.number_of_lines - 1) & (pixel >= 0) & (pixel <= ann.number_of_samples - 1)
+        rows, cols = np.nonzero(on_image)
+        assert on_image.sum() > 1000
+        assert rows.min() >= win.row_off and rows.max() < win.row_off + win.height
+        assert cols.min() >= win.col_off and cols.max() < win.col_off + win.width
+    far = RasterGrid(pyproj.CRS.from_epsg(32633), Affine(100, 0, 700000, 0, -100, 4700040), (100, 100))
+    assert footprint_window(ann, far) is None
