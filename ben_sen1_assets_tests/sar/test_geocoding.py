@@ -257,3 +257,21 @@ def test_footprint_window_and_dem_wrapper():
         assert cols.min() >= win.col_off and cols.max() < win.col_off + win.width
     far = RasterGrid(pyproj.CRS.from_epsg(32633), Affine(100, 0, 700000, 0, -100, 4700040), (100, 100))
     assert footprint_window(ann, far) is None
+
+
+def test_any_grid_like_object_is_accepted():
+    """E.g. the S2 TileGrid: rasterio CRS, affine transform, shape."""
+    from types import SimpleNamespace
+
+    from rasterio.crs import CRS
+
+    like = SimpleNamespace(crs=CRS.from_epsg(32633), transform=Affine(10, 0, 290000, 0, -10, 4652000), shape=(8, 9))
+    grid = RasterGrid.of(like)
+    assert grid.crs.to_epsg() == 32633 and grid.shape == (8, 9) and grid.transform == like.transform
+    x, y = grid.xy(np.array([0, 7]), np.array([0, 8]))
+    np.testing.assert_allclose(x, [290005, 290085])
+    np.testing.assert_allclose(y, [4651995, 4651925])
+    geo = GeometryModel.from_annotation(annotation(ROME))
+    a = geocode_grid(geo, like, np.zeros((8, 9), np.float32), "ellipsoid")
+    b = geocode_grid(geo, grid, np.zeros((8, 9), np.float32), "ellipsoid")
+    np.testing.assert_array_equal(a[0], b[0])
