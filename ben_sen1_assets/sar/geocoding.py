@@ -16,6 +16,13 @@ Conventions (they move the answer by sub-pixels, see DOMAIN.md §5):
 - The line is the pure zero-Doppler time of the target; the annotation's geolocation grid
   lines carry an extra range-dependent shift that we do not reproduce.
 
+Typical use (one block of an S2 tile)::
+
+    geo = GeometryModel.from_annotation(product.annotation("VV"))          # srgr="linear"
+    line, pixel = geocode_with_dem(geo, tile_grid, dem_source, window)     # float32, NaN: no DEM
+    grd_win = grd_window_for(line, pixel, geo.shape)                       # None: off the image
+    values = resample_grd(sigma0_of(grd_win), grd_win, line, pixel)        # float32, NaN outside
+
 Speed: one numba pass per target window does the whole chain per pixel (full Newton solve with
 the pixel's own height). Only the smooth, height-independent geodesy — the ECEF position of the
 ellipsoid point under each pixel, its normal, and the geoid undulation — is computed exactly
