@@ -14,6 +14,7 @@ error unless a fill policy says otherwise: ``fill="nearest"`` or ``fill="constan
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import tempfile
@@ -300,7 +301,8 @@ class Glo30Dem(DemSource):
         local = self.store / f"{name}.tif"
         if local.exists():
             return local
-        absent = self.store / f"{name}.absent"
+        # remembered per source URL (a wrong URL must not poison the store for the right one)
+        absent = self.store / f"{name}.absent-{hashlib.sha1(self.url.encode()).hexdigest()[:10]}"
         if absent.exists():
             return None
         self.store.mkdir(parents=True, exist_ok=True)

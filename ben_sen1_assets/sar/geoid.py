@@ -89,8 +89,9 @@ def _install_hint(datum: str) -> str:
         else "(Debian's proj-data does not ship it) "
     )
     return (
-        f"install PROJ's {datum} geoid grid: {debian}`projsync --file {new}` into a PROJ data "
-        f"folder, or set PROJ_NETWORK=ON to let PROJ download {new} from cdn.proj.org; "
+        f"install PROJ's {datum} geoid grid: {debian}`pyproj sync --file {new}` (writes to "
+        f"pyproj's user data folder, {pyproj.datadir.get_user_data_dir()}) or `projsync --file {new}`, "
+        f"or set PROJ_NETWORK=ON to let PROJ download {new} from cdn.proj.org; "
         f"or state that the DEM heights are ellipsoidal (vertical_datum='ellipsoid')"
     )
 

@@ -158,10 +158,8 @@ def glo30_bucket(moto_endpoint, tmp_path):
     COG under the real key layout ``<name>/<name>.tif``; real GLO-30 tiles span 1°×1°.
     """
     import boto3
-    import requests
 
     endpoint = moto_endpoint
-    requests.post(f"{endpoint}/moto-api/reset", timeout=10)  # empty state for every test
     raw, transform, profile = _rome()
     cog = tmp_path / "cog.tif"
     with rasterio.open(cog, "w", driver="COG", width=raw.shape[1], height=raw.shape[0], count=1,
@@ -169,6 +167,11 @@ def glo30_bucket(moto_endpoint, tmp_path):
         ds.write(np.where(raw == profile["nodata"], -32767.0, raw).astype(np.float32), 1)
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name="eu-central-1",
                       aws_access_key_id="test", aws_secret_access_key="test")
+    # a fresh bucket per test (moto's state is per process: only touch our own bucket)
+    if "copernicus-dem-30m" in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
+        for obj in s3.list_objects_v2(Bucket="copernicus-dem-30m").get("Contents", []):
+            s3.delete_object(Bucket="copernicus-dem-30m", Key=obj["Key"])
+        s3.delete_bucket(Bucket="copernicus-dem-30m")
     s3.create_bucket(Bucket="copernicus-dem-30m", CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
     # public-read like the real bucket: our client reads anonymously
     s3.upload_file(str(cog), "copernicus-dem-30m", f"{TILE}/{TILE}.tif", ExtraArgs={"ACL": "public-read"})
@@ -224,3 +227,33 @@ def test_glo30_missing_tile_is_sea_only_by_policy(glo30_bucket, tmp_path):
     outside_rome = _utm_grid(50, centre=(12.8, 41.5))
     with pytest.raises(DemGapError):
         _glo30(endpoint, tmp_path / "s3", sea="sea_level").read(outside_rome)
+
+
+def test_glo30_over_https_layout_on_a_loopback_http_server(tmp_path):
+    """The HTTPS form (``https://copernicus-dem-30m.s3.amazonaws.com/<name>/<name>.tif``) served by
+    a plain HTTP server on 127.0.0.1 with the same key layout; a 404 is a missing (sea) tile."""
+    import functools
+    import http.server
+    import threading
+
+    root = tmp_path / "www"
+    (root / TILE).mkdir(parents=True)
+    raw, transform, profile = _rome()
+    with rasterio.open(root / TILE / f"{TILE}.tif", "w", driver="COG", width=raw.shape[1], height=raw.shape[0],
+                       count=1, dtype="float32", crs="EPSG:4326", transform=transform, nodata=-32767.0) as ds:
+        ds.write(np.where(raw == profile["nodata"], -32767.0, raw).astype(np.float32), 1)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        grid = _utm_grid(200, centre=(12.5, 41.98))
+        out = Glo30Dem(tmp_path / "store", url=url).read(grid)
+        np.testing.assert_allclose(out.heights, _reference_on(grid), atol=1e-3)
+        assert (tmp_path / "store" / f"{TILE}.tif").exists()
+        sea = Glo30Dem(tmp_path / "store", url=url, sea="sea_level").read(_utm_grid(50, centre=(11.5, 41.5)))
+        assert np.all(sea.heights == 0)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -236,3 +236,42 @@ def test_grd_window_for():
     w = grd_window_for(line, pixel, (1000, 2000), margin=2)
     assert (w.row_off, w.col_off, w.height, w.width) == (8, 98, 56 + 3 - 8, 131 + 3 - 98)
     assert grd_window_for(np.array([-5.0]), np.array([1.0]), (10, 10)) is None
+
+
+def test_footprint_window_and_dem_wrapper():
+    from ben_sen1_assets.sar.dem import ConstantDem
+    from ben_sen1_assets.sar.geocoding import footprint_window, geocode_with_dem
+
+    ann = annotation(ROME)
+    geo = GeometryModel.from_annotation(ann)
+    # S2 tile 33TTG (UL 200000 E, 4700040 N) at 100 m: the scene covers its eastern part only
+    grid = RasterGrid(pyproj.CRS.from_epsg(32633), Affine(100, 0, 200000, 0, -100, 4700040), (1098, 1098))
+    win = footprint_window(ann, grid)
+    assert win is not None and 0 < win.width < 1098
+    for h in (0.0, 1500.0):
+        line, pixel = geocode_with_dem(geo, grid, ConstantDem(h))
+        on_image = (line >= 0) & (line <= ann.number_of_lines - 1) & (pixel >= 0) & (pixel <= ann.number_of_samples - 1)
+        rows, cols = np.nonzero(on_image)
+        assert on_image.sum() > 1000
+        assert rows.min() >= win.row_off and rows.max() < win.row_off + win.height
+        assert cols.min() >= win.col_off and cols.max() < win.col_off + win.width
+    far = RasterGrid(pyproj.CRS.from_epsg(32633), Affine(100, 0, 700000, 0, -100, 4700040), (100, 100))
+    assert footprint_window(ann, far) is None
+
+
+def test_any_grid_like_object_is_accepted():
+    """E.g. the S2 TileGrid: rasterio CRS, affine transform, shape."""
+    from types import SimpleNamespace
+
+    from rasterio.crs import CRS
+
+    like = SimpleNamespace(crs=CRS.from_epsg(32633), transform=Affine(10, 0, 290000, 0, -10, 4652000), shape=(8, 9))
+    grid = RasterGrid.of(like)
+    assert grid.crs.to_epsg() == 32633 and grid.shape == (8, 9) and grid.transform == like.transform
+    x, y = grid.xy(np.array([0, 7]), np.array([0, 8]))
+    np.testing.assert_allclose(x, [290005, 290085])
+    np.testing.assert_allclose(y, [4651995, 4651925])
+    geo = GeometryModel.from_annotation(annotation(ROME))
+    a = geocode_grid(geo, like, np.zeros((8, 9), np.float32), "ellipsoid")
+    b = geocode_grid(geo, grid, np.zeros((8, 9), np.float32), "ellipsoid")
+    np.testing.assert_array_equal(a[0], b[0])
