@@ -21,7 +21,7 @@ from ..sar.radiometry import calibration_window, noise_window
 from ..sar.safe import open_safe
 from . import metadata_edit as xe
 from . import safe_writer as sw
-from .backscatter import BackscatterModel, encode_dn_kernel, seed_key
+from .backscatter import BackscatterModel, encode_dn_kernel, gamma_quantile_table, seed_key
 from .geometry import GcpGrid, scene_geometry_kernel
 from .scenes import DemoProduct, sample_path, terrain_for
 
@@ -187,6 +187,8 @@ def build_product(
                                     mission, ipf, proc_time)
             for p in product.polarisations
         }
+        table = gamma_quantile_table(model.looks)
+        model_params = (float(model.k_land), float(model.n_land), float(model.k_water), float(model.n_water))
         keys = {p: seed_key(seed, product.source, p, product.label) for p in product.polarisations}
         env = rasterio.Env(GDAL_PAM_ENABLED="NO")  # no .aux.xml side files
         env.__enter__()
@@ -197,20 +199,20 @@ def build_product(
                 nr = min(block_rows, lines - r0)
                 cos_local = np.empty((nr, samples), np.float32)
                 is_water = np.empty((nr, samples), np.bool_)
+                sigma0 = np.empty((nr, samples), np.float32)
                 scene_geometry_kernel(
                     r0, 0, nr, samples, grid.lines, grid.pixels, grid.latitude, grid.longitude, grid.height,
                     grid.incidence_angle, height, dzde, dzdn, tr.water, tr.lon0, tr.lat0, tr.dlon, tr.dlat,
-                    tr.undulation, tr.fallback_height, ann.range_pixel_spacing, cos_local, is_water,
+                    tr.undulation, tr.fallback_height, ann.range_pixel_spacing, model_params, cos_local, is_water,
+                    sigma0,
                 )
-                sigma_vv = model.sigma0(cos_local, is_water, "VV")
-                del cos_local, is_water
                 win = Window(0, r0, samples, nr)
                 dn = np.empty((nr, samples), np.uint16)
                 for p in product.polarisations:
                     a = calibration_window(cal[p], win, "sigma0")
                     n = noise_window(noise[p], win)
-                    sig = sigma_vv if p in ("VV", "HH") else sigma_vv * np.float32(model.pol_factor(p))
-                    encode_dn_kernel(sig, a, n, n > 0, r0 + crop.row_off, crop.col_off, keys[p], model.looks, dn)
+                    encode_dn_kernel(sigma0, a, n, r0 + crop.row_off, crop.col_off, keys[p], model.pol_factor(p),
+                                     table, dn)
                     writers[p].write(r0, dn)
                 if r0 // block_rows % 16 == 0:
                     say(f"  rows {r0 + nr}/{lines}")
