@@ -281,3 +281,30 @@ Speckle and noise  intensity = (sigma0 * A^2 + N) * S, S ~ Gamma({model.looks} l
 
 Contains modified Copernicus Sentinel data [2021] (metadata only).
 """
+
+
+def scene_sigma0(product, demo: DemoProduct, polarisation: str = "VV", window: Window | None = None,
+                 model: BackscatterModel = BackscatterModel()) -> np.ndarray:
+    """The simulated (noise- and speckle-free) σ0 of a generated product's ``window`` → float32.
+
+    ``product`` is the opened demo product (``ben_sen1_assets.sar.open_safe``), ``demo`` the
+    :class:`DemoProduct` it was made from. The truth the pixels encode; for checking radiometry.
+    """
+    ann = product.annotation(polarisation)
+    lines, samples = ann.shape
+    window = window or Window(0, 0, samples, lines)
+    r0, c0, nr, nc = int(window.row_off), int(window.col_off), int(window.height), int(window.width)
+    grid = GcpGrid.from_annotation(ann.geolocation_grid, ann.first_line_time)
+    tr = terrain_for(demo, grid).raster
+    dzde, dzdn = tr.gradients()
+    cos_local = np.empty((nr, nc), np.float32)
+    is_water = np.empty((nr, nc), np.bool_)
+    sigma0 = np.empty((nr, nc), np.float32)
+    scene_geometry_kernel(
+        r0, c0, nr, nc, grid.lines, grid.pixels, grid.latitude, grid.longitude, grid.height, grid.incidence_angle,
+        np.ascontiguousarray(tr.height, dtype=np.float32), dzde, dzdn, tr.water, tr.lon0, tr.lat0, tr.dlon, tr.dlat,
+        tr.undulation, tr.fallback_height, ann.range_pixel_spacing,
+        (float(model.k_land), float(model.n_land), float(model.k_water), float(model.n_water)),
+        cos_local, is_water, sigma0,
+    )
+    return sigma0 * np.float32(model.pol_factor(polarisation))
