@@ -96,8 +96,19 @@ def sigma0_vv(cos_local: float, is_water: bool, k_land: float, n_land: float, k_
     """σ0_VV of one pixel (the model of ``BackscatterModel.sigma0``)."""
     c = min(max(cos_local, 0.0), 1.0)
     if is_water:
-        return k_water * c**n_water
-    return k_land * c**n_land
+        return k_water * _pow(c, n_water)
+    return k_land * _pow(c, n_land)
+
+
+@numba.njit(cache=True, inline="always")
+def _pow(c: float, n: float) -> float:
+    """c**n, by multiplications for small whole exponents (the common case; much faster)."""
+    if n == np.floor(n) and 0.0 <= n <= 16.0:
+        out = 1.0
+        for _ in range(int(n)):
+            out *= c
+        return out
+    return c**n
 
 
 @numba.njit(cache=True, parallel=True)
