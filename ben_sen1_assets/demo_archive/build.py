@@ -247,11 +247,14 @@ def build_product(
             absolute_orbit=orbit, cycle_number=cycle, datatake_id=datatake, footprint_latlon=footprint, note=note,
         )
         sw.drop_data_objects(root, set(written))
-        sw.set_checksums(root, written)
-        (safe / "manifest.safe").write_bytes(sw.serialise_manifest(root))
+
+        def manifest_bytes(checksums: dict[str, tuple[int, str]]) -> bytes:
+            sw.set_checksums(root, {k: v for k, v in checksums.items() if k in written})
+            return sw.serialise_manifest(root)
+
         say(f"  zipping {name}")
         zip_path = out_dir / f"{name}.zip"
-        sw.zip_safe(safe, zip_path)
+        sw.zip_safe(safe, zip_path, manifest_bytes)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     say(f"  {zip_path.name}: {zip_path.stat().st_size / 1e6:.1f} MB in {time.perf_counter() - t_start:.1f} s")
