@@ -20,9 +20,10 @@ so a window equals the same pixels of a whole-scene result.
   IPF < 2.9 (``border_noise="auto"``) or ``"edge_trim"``: SNAP-like "Remove-GRD-Border-Noise"
   idea, our algorithm: within ``border_limit`` (500) pixels of each scene edge, scan every line
   (left and right edges) and every column (top and bottom edges) inward from the edge; the border
-  ends at the first position where the mean thermal-noise-corrected amplitude
-  ``sqrt(max(DN² − N, 0))`` over the next ``trim_run`` (16) pixels exceeds ``trim_threshold`` (0.5)
-  × the mean of the same quantity over the whole ``border_limit`` strip of that line/column.
+  ends at the first position where the thermal-noise-corrected amplitude
+  ``a = sqrt(max(DN² − N, 0))`` of the pixel and its mean over the next ``trim_run`` (16) pixels
+  both exceed ``trim_threshold`` (0.5) × the mean of ``a`` over the whole ``border_limit`` strip of
+  that line/column.
   Everything between the scene edge and that position is invalid (NaN). If no position qualifies,
   the whole strip is border. The strips are read from the scene edges (not the window), so the
   mask of a window equals the whole-scene mask.
@@ -211,7 +212,8 @@ def to_db(linear: np.ndarray) -> np.ndarray:
 @numba.njit(cache=True)
 def _first_valid(strips: np.ndarray, threshold_factor: float, run: int) -> np.ndarray:
     """For each strip (row of ``strips``, ordered from the scene edge inward) the index where data
-    starts: first i with mean(strip[i:i+run]) > factor × mean(strip); strip length if none."""
+    starts: first i with strip[i] and mean(strip[i:i+run]) both > factor × mean(strip); strip
+    length if none."""
     n, m = strips.shape
     out = np.full(n, m, np.int64)
     for k in range(n):
@@ -227,7 +229,7 @@ def _first_valid(strips: np.ndarray, threshold_factor: float, run: int) -> np.nd
         for i in range(r):
             acc += s[i]
         for i in range(m - r + 1):
-            if acc / r > ref:
+            if s[i] > ref and acc / r > ref:
                 out[k] = i
                 break
             if i + r < m:
