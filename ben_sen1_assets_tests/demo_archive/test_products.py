@@ -133,3 +133,36 @@ def test_names_orbits_and_times_consistent(demo_archive):
         assert dt == 12 * 86400
     assert infos["rome-a"][0].pass_direction == "DESCENDING"
     assert infos["france-a"][0].pass_direction == "ASCENDING"
+
+
+def test_demo_catalog_patches_covered_with_choices(demo_archive):
+    """Every in-scope patch of every demo tile lies inside the union of that tile's two demo
+    products' footprints, and for each tile some patch is inside one footprint only (so per-patch
+    selection and mosaicking have real choices)."""
+    import pyproj
+    import shapely
+
+    from ben_sen1_assets.grid import patch_bounds, tile_grid
+    from ben_sen1_assets.grid.catalog import load_demo_catalog
+
+    footprints = {}
+    for label, path in demo_archive.items():
+        with open_safe(path) as p:
+            footprints[label] = (p.manifest.footprint_polygon, p.manifest.pass_direction)
+    pairs = {"32TQM": ("rome-a", "rome-b"), "33TTG": ("rome-a", "rome-b"), "31TEL": ("france-a", "france-b")}
+    catalog = load_demo_catalog()
+    assert {e.mgrs for e in catalog} == set(pairs)
+    for entry in catalog:
+        a, b = (footprints[label][0] for label in pairs[entry.mgrs])
+        tile = tile_grid(entry.mgrs)
+        to_ll = pyproj.Transformer.from_crs(tile.epsg, 4326, always_xy=True)
+        only_one = 0
+        assert entry.patches_in_scope
+        for x, y in entry.patches_in_scope:
+            x0, y0, x1, y1 = patch_bounds(tile, x, y)
+            lon, lat = to_ll.transform([x0, x1, x1, x0], [y0, y0, y1, y1])
+            patch = shapely.Polygon(zip(lon, lat))
+            assert a.union(b).contains(patch), (entry.mgrs, x, y)
+            only_one += a.contains(patch) != b.contains(patch)
+        assert only_one > 0, entry.mgrs
+    assert footprints["france-a"][1] == "ASCENDING" and footprints["rome-a"][1] == "DESCENDING"
