@@ -167,3 +167,18 @@ def test_demo_catalog_patches_covered_with_choices(demo_archive):
             only_one += a.contains(patch) != b.contains(patch)
         assert only_one > 0, entry.mgrs
     assert footprints["france-a"][1] == "ASCENDING" and footprints["rome-a"][1] == "DESCENDING"
+
+
+def test_xarray_safe_s1_reads_luts(demo_unzipped):
+    """A second peer reader (xarray-safe-s1) parses the cropped calibration LUTs like ours."""
+    import warnings
+
+    import safe_s1  # test extra: xarray-safe-s1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        luts = safe_s1.Sentinel1Reader(str(demo_unzipped["rome-a"])).get_calibration_luts
+    with open_safe(demo_unzipped["rome-a"]) as product:
+        cal = product.calibration("VH")
+    np.testing.assert_array_equal(luts.line.values, cal.line)
+    np.testing.assert_array_equal(luts.sample.values, cal.pixel[0])
+    np.testing.assert_allclose(luts.sigma0_lut.sel(pol="VH").values, cal.sigma_nought, rtol=1e-12)
