@@ -15,7 +15,9 @@ backscattered power plus the thermal noise power, and both are speckled together
 (ESA's ENL for IW GRDH). ``A`` is the sigmaNought calibration LUT, ``N`` the thermal-noise LUT
 (range × azimuth) of the product itself, both bilinearly interpolated by the project's
 radiometry. ``DN = round(sqrt(I))`` clipped to 1..65535 inside the valid swath and 0 outside it
-(the zero borders of IPF ≥ 2.9 products). Hence the project's ``σ0 = (DN² − N) / A²`` recovers σ0
+(the zero borders of IPF ≥ 2.9 products); the valid swath is where the product's thermal-noise
+LUT is > 0 (ESA sets the far-range noise nodes past the valid swath to 0; near-range and
+azimuth borders are not simulated). Hence the project's ``σ0 = (DN² − N) / A²`` recovers σ0
 in expectation (bias < 1/(12 A²) from rounding).
 
 Random numbers: a counter-based generator (splitmix64 of seed, polarisation, absolute line and
@@ -28,7 +30,6 @@ block size or thread count. The gamma variate is drawn by inverse CDF: linear in
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from functools import lru_cache
 
 import numba
