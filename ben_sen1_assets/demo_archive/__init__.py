@@ -13,7 +13,7 @@ speckle, DN), ``metadata_edit`` (crop/time shift), ``safe_writer`` (TIFF, manife
 
 from .archive import DEFAULT_SEED, STAMP_NAME, build_demo_archive, default_archive_folder, inputs_hash
 from .backscatter import BackscatterModel
-from .build import GENERATOR_VERSION, build_product
+from .build import GENERATOR_VERSION, build_product, scene_sigma0
 from .geometry import GcpGrid, TerrainRaster
 from .scenes import DemoProduct, demo_products, terrain_for
 
@@ -30,5 +30,6 @@ __all__ = [
     "default_archive_folder",
     "demo_products",
     "inputs_hash",
+    "scene_sigma0",
     "terrain_for",
 ]

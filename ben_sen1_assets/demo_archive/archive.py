@@ -50,18 +50,20 @@ def build_demo_archive(
     full_size: bool = False,
     progress: Callable[[str], None] | None = None,
     model: BackscatterModel = BackscatterModel(),
+    products: list[DemoProduct] | None = None,
 ) -> list[Path]:
     """Build (or reuse) the demo archive: zipped SAFE products in ``folder``; returns their paths.
 
     ``folder`` defaults to :func:`default_archive_folder`. A stamp file records a hash of the
     generator version and code, the product list, the σ0 model, the seed and the real metadata;
     when it matches and every listed zip exists, nothing is rebuilt. ``full_size`` adds the whole
-    scenes (≈1.7 GB each) to the small windows.
+    scenes (≈1.7 GB each) to the small windows. ``products`` overrides the product list
+    (default :func:`demo_products`).
     """
     folder = Path(folder) if folder is not None else default_archive_folder()
     folder.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda msg: None)
-    products = demo_products(full_size=full_size)
+    products = list(products) if products is not None else demo_products(full_size=full_size)
     digest = inputs_hash(products, seed, model)
     stamp_path = folder / STAMP_NAME
     if stamp_path.exists():

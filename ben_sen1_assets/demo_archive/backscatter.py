@@ -15,20 +15,27 @@ backscattered power plus the thermal noise power, and both are speckled together
 (ESA's ENL for IW GRDH). ``A`` is the sigmaNought calibration LUT, ``N`` the thermal-noise LUT
 (range × azimuth) of the product itself, both bilinearly interpolated by the project's
 radiometry. ``DN = round(sqrt(I))`` clipped to 1..65535 inside the valid swath and 0 outside it
-(the zero borders of IPF ≥ 2.9 products). Hence the project's ``σ0 = (DN² − N) / A²`` recovers σ0
+(the zero borders of IPF ≥ 2.9 products); the valid swath is where the product's thermal-noise
+LUT is > 0 (ESA sets the far-range noise nodes past the valid swath to 0; near-range and
+azimuth borders are not simulated). Hence the project's ``σ0 = (DN² − N) / A²`` recovers σ0
 in expectation (bias < 1/(12 A²) from rounding).
 
 Random numbers: a counter-based generator (splitmix64 of seed, polarisation, absolute line and
-sample) feeding Marsaglia–Tsang's gamma sampler, so every pixel's draw depends only on its
-position and the seed: identical bytes for any block size or thread count.
+sample), so every pixel's draw depends only on its position and the seed: identical bytes for any
+block size or thread count. The gamma variate is drawn by inverse CDF: linear interpolation in a
+16 384-entry table of the Gamma(L, 1/L) quantiles, renormalised so the sampled mean is exactly 1
+(the tail beyond the 1 − 2^-15 quantile is cut; fast: no rejection loop).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numba
 import numpy as np
+
+GAMMA_TABLE_SIZE = 1 << 14
 
 
 @dataclass(frozen=True)
@@ -71,57 +78,67 @@ def _splitmix64(x: np.uint64) -> np.uint64:
     return z ^ (z >> np.uint64(31))
 
 
+@lru_cache(maxsize=8)
+def gamma_quantile_table(looks: float, size: int = GAMMA_TABLE_SIZE) -> np.ndarray:
+    """Quantiles of Gamma(looks, 1/looks) at u = (k + ½)/size, renormalised to mean exactly 1.
+
+    Sampling ``u`` uniform and interpolating this table linearly gives a distribution whose mean
+    is the table's average (1 after renormalisation) and whose quantiles match the gamma law
+    (tail cut at the 1 − ½/size quantile)."""
+    from scipy.stats import gamma
+
+    u = (np.arange(size) + 0.5) / size
+    q = gamma.ppf(u, a=looks, scale=1.0 / looks)
+    return (q / q.mean()).astype(np.float32)
+
+
 @numba.njit(cache=True, inline="always")
-def _uniform(state: np.uint64) -> tuple[np.uint64, float]:
-    state = state + np.uint64(0x9E3779B97F4A7C15)
-    z = _splitmix64(state)
-    # 53 random bits → (0, 1)
-    return state, ((z >> np.uint64(11)) + 0.5) * (1.0 / 9007199254740992.0)
+def sigma0_vv(cos_local: float, is_water: bool, k_land: float, n_land: float, k_water: float, n_water: float) -> float:
+    """σ0_VV of one pixel (the model of ``BackscatterModel.sigma0``)."""
+    c = min(max(cos_local, 0.0), 1.0)
+    if is_water:
+        return k_water * _pow(c, n_water)
+    return k_land * _pow(c, n_land)
 
 
-@numba.njit(cache=True)
-def _gamma_unit_mean(state: np.uint64, looks: float) -> float:
-    """Gamma(looks, 1/looks) by Marsaglia–Tsang (looks ≥ 1), normals by Box–Muller."""
-    d = looks - 1.0 / 3.0
-    c = 1.0 / np.sqrt(9.0 * d)
-    while True:
-        state, u1 = _uniform(state)
-        state, u2 = _uniform(state)
-        x = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
-        v = 1.0 + c * x
-        if v <= 0.0:
-            continue
-        v = v * v * v
-        state, u = _uniform(state)
-        if np.log(u) < 0.5 * x * x + d - d * v + d * np.log(v):
-            return d * v / looks
+@numba.njit(cache=True, inline="always")
+def _pow(c: float, n: float) -> float:
+    """c**n, by multiplications for small whole exponents (the common case; much faster)."""
+    if n == np.floor(n) and 0.0 <= n <= 16.0:
+        out = 1.0
+        for _ in range(int(n)):
+            out *= c
+        return out
+    return c**n
 
 
 @numba.njit(cache=True, parallel=True)
-def encode_dn_kernel(
-    sigma0,
-    a_sigma,
-    noise,
-    valid,
-    row0: int,
-    col0: int,
-    seed_key: np.uint64,
-    looks: float,
-    out,
-):
-    """DN = round(sqrt((σ0·A² + N)·S)) for a block; 0 where not ``valid``. ``row0``/``col0`` are the
-    block's absolute (source product) line/sample, used to key the random stream."""
+def encode_dn_kernel(sigma0, a_sigma, noise, row0: int, col0: int, seed_key: np.uint64, pol_factor: float, table, out):
+    """DN = round(sqrt((σ0·f·A² + N)·S)) for a block (f: polarisation factor); 0 where the noise LUT
+    is 0 (invalid swath). ``row0``/``col0`` are the block's absolute (source product) line/sample,
+    used to key the random stream."""
     nrows, ncols = sigma0.shape
+    size = table.shape[0]
     for r in numba.prange(nrows):
         line_key = _splitmix64(seed_key ^ np.uint64(row0 + r))
         for c in range(ncols):
-            if not valid[r, c]:
+            n = np.float64(noise[r, c])
+            if not n > 0.0:
                 out[r, c] = 0
                 continue
-            state = _splitmix64(line_key + np.uint64(col0 + c) * np.uint64(0xD1B54A32D192ED03))
-            s = _gamma_unit_mean(state, looks)
-            a = a_sigma[r, c]
-            intensity = (sigma0[r, c] * a * a + noise[r, c]) * s
+            z = _splitmix64(line_key + np.uint64(col0 + c) * np.uint64(0xD1B54A32D192ED03))
+            u = ((z >> np.uint64(11)) + 0.5) * (1.0 / 9007199254740992.0)
+            x = u * size - 0.5
+            if x <= 0.0:
+                s = np.float64(table[0])
+            elif x >= size - 1:
+                s = np.float64(table[size - 1])
+            else:
+                k = int(x)
+                f = x - k
+                s = table[k] + f * (table[k + 1] - table[k])
+            a = np.float64(a_sigma[r, c])
+            intensity = (sigma0[r, c] * pol_factor * a * a + n) * s
             dn = np.floor(np.sqrt(intensity) + 0.5)
             if dn < 1.0:
                 dn = 1.0

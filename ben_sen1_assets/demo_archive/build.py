@@ -20,8 +20,10 @@ from ..sar.luts import parse_calibration, parse_noise
 from ..sar.radiometry import calibration_window, noise_window
 from ..sar.safe import open_safe
 from . import metadata_edit as xe
+from . import preview as pv
 from . import safe_writer as sw
-from .backscatter import BackscatterModel, encode_dn_kernel, seed_key
+from .preview import QUICKLOOK_STEP
+from .backscatter import BackscatterModel, encode_dn_kernel, gamma_quantile_table, seed_key
 from .geometry import GcpGrid, scene_geometry_kernel
 from .scenes import DemoProduct, sample_path, terrain_for
 
@@ -187,7 +189,10 @@ def build_product(
                                     mission, ipf, proc_time)
             for p in product.polarisations
         }
+        table = gamma_quantile_table(model.looks)
+        model_params = (float(model.k_land), float(model.n_land), float(model.k_water), float(model.n_water))
         keys = {p: seed_key(seed, product.source, p, product.label) for p in product.polarisations}
+        ql_rows: dict[str, list[np.ndarray]] = {p: [] for p in product.polarisations}
         env = rasterio.Env(GDAL_PAM_ENABLED="NO")  # no .aux.xml side files
         env.__enter__()
         for w in writers.values():
@@ -197,21 +202,23 @@ def build_product(
                 nr = min(block_rows, lines - r0)
                 cos_local = np.empty((nr, samples), np.float32)
                 is_water = np.empty((nr, samples), np.bool_)
+                sigma0 = np.empty((nr, samples), np.float32)
                 scene_geometry_kernel(
                     r0, 0, nr, samples, grid.lines, grid.pixels, grid.latitude, grid.longitude, grid.height,
                     grid.incidence_angle, height, dzde, dzdn, tr.water, tr.lon0, tr.lat0, tr.dlon, tr.dlat,
-                    tr.undulation, tr.fallback_height, ann.range_pixel_spacing, cos_local, is_water,
+                    tr.undulation, tr.fallback_height, ann.range_pixel_spacing, model_params, cos_local, is_water,
+                    sigma0,
                 )
-                sigma_vv = model.sigma0(cos_local, is_water, "VV")
-                del cos_local, is_water
                 win = Window(0, r0, samples, nr)
                 dn = np.empty((nr, samples), np.uint16)
                 for p in product.polarisations:
                     a = calibration_window(cal[p], win, "sigma0")
                     n = noise_window(noise[p], win)
-                    sig = sigma_vv if p in ("VV", "HH") else sigma_vv * np.float32(model.pol_factor(p))
-                    encode_dn_kernel(sig, a, n, n > 0, r0 + crop.row_off, crop.col_off, keys[p], model.looks, dn)
+                    encode_dn_kernel(sigma0, a, n, r0 + crop.row_off, crop.col_off, keys[p], model.pol_factor(p),
+                                     table, dn)
                     writers[p].write(r0, dn)
+                    first = (-r0) % QUICKLOOK_STEP
+                    ql_rows[p].append(dn[first::QUICKLOOK_STEP, ::QUICKLOOK_STEP].copy())
                 if r0 // block_rows % 16 == 0:
                     say(f"  rows {r0 + nr}/{lines}")
         except BaseException as exc:
@@ -232,6 +239,16 @@ def build_product(
             (grid.latitude[-1, 0], grid.longitude[-1, 0]), (grid.latitude[-1, -1], grid.longitude[-1, -1]),
             (grid.latitude[0, -1], grid.longitude[0, -1]), (grid.latitude[0, 0], grid.longitude[0, 0]),
         ]
+        (safe / "preview").mkdir()
+        previews = {
+            "preview/quick-look.png": pv.quicklook_png({p: np.concatenate(v) for p, v in ql_rows.items()}),
+            "preview/map-overlay.kml": pv.map_overlay_kml(footprint),
+        }
+        for rel, data in previews.items():
+            (safe / rel).write_bytes(data)
+            written[rel] = safe / rel
+        (safe / "preview" / "product-preview.html").write_bytes(pv.product_preview_html(name, safe))
+        written["preview/product-preview.html"] = safe / "preview" / "product-preview.html"
         mdata = xe.shift_times((src / "manifest.safe").read_bytes(), delta_ns)
         old_stem = re.search(rb"\d{8}t\d{6}-\d{8}t\d{6}-\d{6}-[0-9a-f]{6}", mdata).group(0)
         new_stem = ident.file_stem.encode()
@@ -245,11 +262,14 @@ def build_product(
             absolute_orbit=orbit, cycle_number=cycle, datatake_id=datatake, footprint_latlon=footprint, note=note,
         )
         sw.drop_data_objects(root, set(written))
-        sw.set_checksums(root, written)
-        (safe / "manifest.safe").write_bytes(sw.serialise_manifest(root))
+
+        def manifest_bytes(checksums: dict[str, tuple[int, str]]) -> bytes:
+            sw.set_checksums(root, {k: v for k, v in checksums.items() if k in written})
+            return sw.serialise_manifest(root)
+
         say(f"  zipping {name}")
         zip_path = out_dir / f"{name}.zip"
-        sw.zip_safe(safe, zip_path)
+        sw.zip_safe(safe, zip_path, manifest_bytes)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     say(f"  {zip_path.name}: {zip_path.stat().st_size / 1e6:.1f} MB in {time.perf_counter() - t_start:.1f} s")
@@ -279,3 +299,30 @@ Speckle and noise  intensity = (sigma0 * A^2 + N) * S, S ~ Gamma({model.looks} l
 
 Contains modified Copernicus Sentinel data [2021] (metadata only).
 """
+
+
+def scene_sigma0(product, demo: DemoProduct, polarisation: str = "VV", window: Window | None = None,
+                 model: BackscatterModel = BackscatterModel()) -> np.ndarray:
+    """The simulated (noise- and speckle-free) σ0 of a generated product's ``window`` → float32.
+
+    ``product`` is the opened demo product (``ben_sen1_assets.sar.open_safe``), ``demo`` the
+    :class:`DemoProduct` it was made from. The truth the pixels encode; for checking radiometry.
+    """
+    ann = product.annotation(polarisation)
+    lines, samples = ann.shape
+    window = window or Window(0, 0, samples, lines)
+    r0, c0, nr, nc = int(window.row_off), int(window.col_off), int(window.height), int(window.width)
+    grid = GcpGrid.from_annotation(ann.geolocation_grid, ann.first_line_time)
+    tr = terrain_for(demo, grid).raster
+    dzde, dzdn = tr.gradients()
+    cos_local = np.empty((nr, nc), np.float32)
+    is_water = np.empty((nr, nc), np.bool_)
+    sigma0 = np.empty((nr, nc), np.float32)
+    scene_geometry_kernel(
+        r0, c0, nr, nc, grid.lines, grid.pixels, grid.latitude, grid.longitude, grid.height, grid.incidence_angle,
+        np.ascontiguousarray(tr.height, dtype=np.float32), dzde, dzdn, tr.water, tr.lon0, tr.lat0, tr.dlon, tr.dlat,
+        tr.undulation, tr.fallback_height, ann.range_pixel_spacing,
+        (float(model.k_land), float(model.n_land), float(model.k_water), float(model.n_water)),
+        cos_local, is_water, sigma0,
+    )
+    return sigma0 * np.float32(model.pol_factor(polarisation))
