@@ -1,0 +1,262 @@
+"""Product store: atomic publication, one fetch under concurrency, locks; local and S3 (moto)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+import s3fs
+from shapely.geometry import box
+
+from ben_sen1_assets.archive.download import Downloader, RetryPolicy
+from ben_sen1_assets.archive.errors import ChecksumMismatchError, LockTimeoutError, ProductNameError
+from ben_sen1_assets.archive.locks import FileLock, ObjectLock
+from ben_sen1_assets.archive.records import ProductRecord
+from ben_sen1_assets.archive.store import ProductStore
+
+from .conftest import PRODUCT_NAME, Fault
+
+FAST = RetryPolicy(max_attempts=4, max_restarts=1, backoff=0.01, read_timeout=5.0)
+
+
+def _record(url: str, product, **kw) -> ProductRecord:
+    fields = dict(
+        name=product.name, provider_id="test-id",
+        start=datetime(2017, 6, 13, 16, 50, 43, tzinfo=timezone.utc),
+        stop=datetime(2017, 6, 13, 16, 51, 8, tzinfo=timezone.utc),
+        mission="S1A", absolute_orbit=17013, relative_orbit=117, pass_direction="ASCENDING",
+        polarisations=("VV", "VH"), footprint=box(12, 52, 16, 54), size=product.size,
+        checksums={"MD5": product.md5, "BLAKE3": product.blake3}, download_url=url, source="cdse",
+    )
+    fields.update(kw)
+    return ProductRecord(**fields)
+
+
+def _md5_upath(p) -> str:
+    with p.open("rb") as f:
+        return hashlib.md5(f.read()).hexdigest()
+
+
+def test_fetch_publishes_only_a_verified_product(tmp_path, product, product_server):
+    srv = product_server()
+    store = ProductStore(tmp_path / "store")
+    seen_during = []
+
+    def progress(p):
+        seen_during.append((store.has(product.name), store.path_for(product.name).exists()))
+
+    assert not store.has(product.name)
+    path = store.fetch(_record(srv.url, product), Downloader(policy=FAST), progress=progress)
+    assert path == store.path_for(product.name) and str(path).endswith(f"{PRODUCT_NAME}.zip")
+    assert _md5_upath(path) == product.md5
+    assert store.has(product.name) and store.names() == [product.name]
+    assert seen_during and all(s == (False, False) for s in seen_during[:-1])
+    assert not store.staging_path(product.name).exists()
+    assert list((tmp_path / "store" / ".locks").iterdir()) == []
+    # a second fetch does not touch the network
+    n = len(srv.requests)
+    store.fetch(_record(srv.url, product), Downloader(policy=FAST))
+    assert len(srv.requests) == n
+
+
+def test_corrupt_product_never_becomes_visible(tmp_path, product, product_server):
+    srv = product_server()
+    srv.faults = [Fault("corrupt", at=4242) for _ in range(3)]
+    store = ProductStore(tmp_path / "store")
+    with pytest.raises(ChecksumMismatchError, match="MD5 mismatch"):
+        store.fetch(_record(srv.url, product), Downloader(policy=FAST))
+    assert not store.has(product.name) and not store.path_for(product.name).exists()
+    assert not store.staging_path(product.name).exists()
+    assert list((tmp_path / "store" / ".locks").iterdir()) == []
+
+
+def test_bad_names_are_refused(tmp_path):
+    store = ProductStore(tmp_path)
+    with pytest.raises(ProductNameError, match="not a Sentinel-1 product name"):
+        store.path_for("../../etc/passwd")
+
+
+def test_local_copy_source(tmp_path, product):
+    src = tmp_path / "incoming" / f"{product.name}.zip"
+    src.parent.mkdir()
+    src.write_bytes(product.data)
+    store = ProductStore(tmp_path / "store")
+    path = store.fetch(_record(str(src), product, source="local"))
+    assert _md5_upath(path) == product.md5
+
+
+def test_two_threads_fetch_once(tmp_path, product, product_server):
+    srv = product_server()
+    srv.chunk_delay = 0.02
+    store = ProductStore(tmp_path / "store", lock_poll=0.05, lock_heartbeat=0.5, lock_stale_after=5)
+    results, errors = [], []
+
+    def run():
+        try:
+            results.append(store.fetch(_record(srv.url, product), Downloader(policy=FAST)))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(results) == 2
+    assert srv.fetches == 1 and len(srv.requests) == 1
+    assert all(_md5_upath(p) == product.md5 for p in results)
+
+
+def _process_worker(store_dir: str, url: str, size: int, md5: str, blake: str, out: str) -> None:
+    from ben_sen1_assets_tests.archive.conftest import Product
+
+    product = Product(PRODUCT_NAME, b"", md5, blake)
+    store = ProductStore(store_dir, lock_poll=0.05, lock_heartbeat=0.5, lock_stale_after=5)
+    rec = _record(url, product, size=size)
+    path = store.fetch(rec, Downloader(policy=FAST))
+    Path(out).write_text(str(path))
+
+
+def test_two_processes_fetch_once(tmp_path, product, product_server):
+    srv = product_server()
+    srv.chunk_delay = 0.03
+    ctx = multiprocessing.get_context("spawn")
+    procs = [
+        ctx.Process(
+            target=_process_worker,
+            args=(str(tmp_path / "store"), srv.url, product.size, product.md5, product.blake3, str(tmp_path / f"out{i}")),
+        )
+        for i in range(2)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0]
+    paths = {(tmp_path / f"out{i}").read_text() for i in range(2)}
+    assert len(paths) == 1
+    assert hashlib.md5(Path(paths.pop()).read_bytes()).hexdigest() == product.md5
+    assert srv.fetches == 1 and len(srv.requests) == 1
+
+
+def test_file_lock_excludes_and_times_out(tmp_path):
+    a = FileLock(tmp_path / "x.lock", stale_after=60, heartbeat=None, poll=0.02)
+    b = FileLock(tmp_path / "x.lock", stale_after=60, heartbeat=None, poll=0.02)
+    a.acquire()
+    with pytest.raises(LockTimeoutError, match="still locked by another run"):
+        b.acquire(timeout=0.2)
+    a.release()
+    b.acquire(timeout=0.2)
+    b.release()
+    assert not (tmp_path / "x.lock").exists()
+
+
+def test_file_lock_of_a_dead_process_is_broken(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)
+    path = tmp_path / "x.lock"
+    import socket
+
+    path.write_text(json.dumps({"owner": "crashed", "host": socket.gethostname(), "pid": pid, "created": time.time()}))
+    lock = FileLock(path, stale_after=600, heartbeat=None, poll=0.02)
+    lock.acquire(timeout=1)
+    assert json.loads(path.read_text())["owner"] == lock.token
+    lock.release()
+
+
+def test_file_lock_without_heartbeat_goes_stale_and_heartbeat_keeps_it(tmp_path):
+    path = tmp_path / "x.lock"
+    path.write_text(json.dumps({"owner": "elsewhere", "host": "other-host", "pid": 1, "created": 0}))
+    old = time.time() - 100
+    os.utime(path, (old, old))
+    lock = FileLock(path, stale_after=50, heartbeat=None, poll=0.02)
+    lock.acquire(timeout=1)  # 100 s old > 50 s: stale
+    lock.release()
+    # a live holder with a heartbeat is never broken
+    holder = FileLock(path, stale_after=0.6, heartbeat=0.1, poll=0.02)
+    holder.acquire()
+    waiter = FileLock(path, stale_after=0.6, heartbeat=0.1, poll=0.05)
+    with pytest.raises(LockTimeoutError):
+        waiter.acquire(timeout=1.5)
+    holder.release()
+
+
+# ---------------------------------------------------------------------------------------------
+# object storage (moto server mode on 127.0.0.1)
+def test_s3_store_fetch_and_has(tmp_path, product, product_server, moto_s3):
+    srv = product_server()
+    base = f"s3://products-bucket/{uuid.uuid4().hex}/raw"
+    store = ProductStore(base, moto_s3, staging_dir=tmp_path / "staging", lock_poll=0.05)
+    assert "testing-secret-value" not in repr(store) and "testing-key-id" not in repr(store)
+    assert not store.has(product.name)
+    path = store.fetch(_record(srv.url, product), Downloader(policy=FAST))
+    assert str(path) == f"{base}/{product.name}.zip"
+    assert store.has(product.name) and store.names() == [product.name]
+    fs = s3fs.S3FileSystem(**moto_s3)
+    assert hashlib.md5(fs.cat_file(f"{base[5:]}/{product.name}.zip")).hexdigest() == product.md5
+    assert _md5_upath(path) == product.md5
+    assert not fs.exists(f"{base[5:]}/.locks/{product.name}.lock")
+    assert not store.staging_path(product.name).exists()
+
+
+def test_s3_corrupt_product_never_uploaded(tmp_path, product, product_server, moto_s3):
+    srv = product_server()
+    srv.faults = [Fault("corrupt", at=99) for _ in range(3)]
+    base = f"s3://products-bucket/{uuid.uuid4().hex}"
+    store = ProductStore(base, moto_s3, staging_dir=tmp_path / "staging")
+    with pytest.raises(ChecksumMismatchError):
+        store.fetch(_record(srv.url, product), Downloader(policy=FAST))
+    assert not store.has(product.name)
+    assert not s3fs.S3FileSystem(**moto_s3).exists(f"{base[5:]}/{product.name}.zip")
+
+
+def test_s3_two_threads_fetch_once(tmp_path, product, product_server, moto_s3):
+    srv = product_server()
+    srv.chunk_delay = 0.02
+    base = f"s3://products-bucket/{uuid.uuid4().hex}"
+    results = []
+
+    def run(i):
+        store = ProductStore(base, moto_s3, staging_dir=tmp_path / f"staging{i}", lock_poll=0.05,
+                             lock_heartbeat=0.5, lock_stale_after=5)
+        results.append(store.fetch(_record(srv.url, product), Downloader(policy=FAST)))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 2 and srv.fetches == 1 and len(srv.requests) == 1
+
+
+def test_object_lock_excludes_renews_and_expires(moto_s3):
+    fs = s3fs.S3FileSystem(**moto_s3)
+    path = f"products-bucket/{uuid.uuid4().hex}/.locks/x.lock"
+    a = ObjectLock(fs, path, stale_after=1.0, heartbeat=0.2, poll=0.05)
+    b = ObjectLock(fs, path, stale_after=1.0, heartbeat=None, poll=0.05)
+    a.acquire()
+    # a's heartbeat renews the lease: b cannot take it even after several lease lengths
+    with pytest.raises(LockTimeoutError):
+        b.acquire(timeout=2.0)
+    assert not a.lost
+    a.release()
+    assert not fs.exists(path)
+    # a crashed holder (no heartbeat) expires after stale_after and is broken
+    c = ObjectLock(fs, path, stale_after=0.5, heartbeat=None, poll=0.05)
+    c.acquire()
+    d = ObjectLock(fs, path, stale_after=0.5, heartbeat=None, poll=0.05)
+    t0 = time.monotonic()
+    d.acquire(timeout=5)
+    assert 0.3 < time.monotonic() - t0 < 3
+    assert json.loads(fs.cat_file(path))["owner"] == d.token
+    d.release()
