@@ -1,0 +1,174 @@
+"""Calibration and thermal-noise LUTs (``annotation/calibration/{calibration,noise}-….xml``).
+
+Raw vectors as written in the files; interpolation onto pixel windows lives in ``radiometry``.
+Times are ``numpy.datetime64[ns]`` UTC; lines/pixels are 0-based image coordinates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import _xml
+from .errors import SafeFormatError
+
+CALIBRATION_NAMES = ("sigmaNought", "betaNought", "gamma", "dn")
+#: project names ("sigma0", ...) → LUT element names.
+CALIBRATION_ALIASES = {"sigma0": "sigmaNought", "beta0": "betaNought", "gamma0": "gamma", "dn": "dn"}
+
+
+@dataclass(frozen=True)
+class CalibrationLut:
+    """Calibration vectors: ``line`` (n,) int64, ``pixel`` (n, m) int64 and (n, m) float64 LUTs.
+
+    The last vector's line usually lies past the last image line.
+    """
+
+    source: str
+    azimuth_time: np.ndarray
+    line: np.ndarray
+    pixel: np.ndarray
+    sigma_nought: np.ndarray = field(repr=False)
+    beta_nought: np.ndarray = field(repr=False)
+    gamma: np.ndarray = field(repr=False)
+    dn: np.ndarray = field(repr=False)
+    absolute_calibration_constant: float = 1.0
+
+    def values(self, name: str) -> np.ndarray:
+        """LUT by name: "sigma0"/"sigmaNought", "beta0"/"betaNought", "gamma0"/"gamma", "dn"."""
+        key = CALIBRATION_ALIASES.get(name, name)
+        attr = {"sigmaNought": "sigma_nought", "betaNought": "beta_nought", "gamma": "gamma", "dn": "dn"}
+        if key not in attr:
+            raise ValueError(f"unknown calibration LUT {name!r}; expected one of {sorted(CALIBRATION_ALIASES)}")
+        return getattr(self, attr[key])
+
+
+@dataclass(frozen=True)
+class NoiseRangeVectors:
+    """Range noise vectors (DN² units). Ragged: each vector has its own ``pixel`` grid.
+
+    ``line`` (n,) int64, ``azimuth_time`` (n,) datetime64[ns], ``pixel``/``values``: tuples of n
+    1-D arrays (int64 / float64). IPF ≥ 2.9: ``noiseRangeVector/noiseRangeLut``; IPF < 2.9:
+    ``noiseVector/noiseLut``.
+    """
+
+    azimuth_time: np.ndarray
+    line: np.ndarray
+    pixel: tuple[np.ndarray, ...] = field(repr=False)
+    values: tuple[np.ndarray, ...] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class NoiseAzimuthBlock:
+    """One ``noiseAzimuthVector``: azimuth noise scaling for lines/samples inside its inclusive bounds."""
+
+    swath: str
+    first_line: int
+    last_line: int
+    first_sample: int
+    last_sample: int
+    line: np.ndarray  # (k,) int64
+    values: np.ndarray = field(repr=False)  # (k,) float64, dimensionless
+
+
+@dataclass(frozen=True)
+class NoiseLut:
+    """Thermal noise of one polarisation. ``azimuth_blocks`` is empty for the old (IPF < 2.9) layout."""
+
+    source: str
+    range_vectors: NoiseRangeVectors
+    azimuth_blocks: tuple[NoiseAzimuthBlock, ...]
+
+    @property
+    def legacy(self) -> bool:
+        """True for the IPF < 2.9 range-only layout (``noiseVectorList``)."""
+        return not self.azimuth_blocks
+
+
+def parse_calibration(data: bytes, source: str) -> CalibrationLut:
+    """Parse a calibration XML (bytes)."""
+    root = _xml.parse_xml(data, source)
+    if root.tag != "calibration":
+        raise SafeFormatError(f"{source}: root element is <{root.tag}>, expected <calibration>")
+    constant = _xml.number(root, "calibrationInformation/absoluteCalibrationConstant", source)
+    vectors = root.findall("calibrationVectorList/calibrationVector")
+    if not vectors:
+        raise SafeFormatError(f"{source}: calibrationVectorList has no calibrationVector")
+    pixel = [_xml.array(v, "pixel", source, np.int64) for v in vectors]
+    if len({p.size for p in pixel}) != 1 or any((p != pixel[0]).any() for p in pixel):
+        # IW GRD calibration vectors share one pixel grid; the bilinear interpolation relies on it.
+        raise SafeFormatError(f"{source}: calibration vectors do not share one pixel grid")
+    luts = {}
+    for name in CALIBRATION_NAMES:
+        rows = [_xml.array(v, name, source) for v in vectors]
+        if any(r.size != pixel[0].size for r in rows):
+            raise SafeFormatError(f"{source}: {name} length differs from its pixel list")
+        luts[name] = np.stack(rows)
+    line = np.array([_xml.number(v, "line", source, int) for v in vectors], dtype=np.int64)
+    if np.any(np.diff(line) <= 0) or np.any(np.diff(pixel[0]) <= 0):
+        raise SafeFormatError(f"{source}: calibration vector lines/pixels are not increasing")
+    return CalibrationLut(
+        source=source,
+        azimuth_time=np.array([_xml.time(v, "azimuthTime", source) for v in vectors], dtype="datetime64[ns]"),
+        line=line,
+        pixel=np.stack(pixel),
+        sigma_nought=luts["sigmaNought"],
+        beta_nought=luts["betaNought"],
+        gamma=luts["gamma"],
+        dn=luts["dn"],
+        absolute_calibration_constant=float(constant),
+    )
+
+
+def parse_noise(data: bytes, source: str) -> NoiseLut:
+    """Parse a noise XML (bytes), either layout (IPF ≥ 2.9 range+azimuth, or IPF < 2.9 range only)."""
+    root = _xml.parse_xml(data, source)
+    if root.tag != "noise":
+        raise SafeFormatError(f"{source}: root element is <{root.tag}>, expected <noise>")
+    vectors = root.findall("noiseRangeVectorList/noiseRangeVector")
+    lut_tag = "noiseRangeLut"
+    if not vectors:
+        vectors = root.findall("noiseVectorList/noiseVector")
+        lut_tag = "noiseLut"
+    if not vectors:
+        raise SafeFormatError(
+            f"{source}: neither noiseRangeVectorList/noiseRangeVector nor noiseVectorList/noiseVector found"
+        )
+    pixels, values = [], []
+    for v in vectors:
+        p = _xml.array(v, "pixel", source, np.int64)
+        x = _xml.array(v, lut_tag, source)
+        if p.size != x.size or p.size == 0:
+            raise SafeFormatError(f"{source}: {lut_tag} has {x.size} values for {p.size} pixels")
+        if np.any(np.diff(p) <= 0):
+            raise SafeFormatError(f"{source}: noise vector pixels are not increasing")
+        pixels.append(p)
+        values.append(x)
+    line = np.array([_xml.number(v, "line", source, int) for v in vectors], dtype=np.int64)
+    if np.any(np.diff(line) <= 0):
+        raise SafeFormatError(f"{source}: noise range vector lines are not increasing")
+    range_vectors = NoiseRangeVectors(
+        azimuth_time=np.array([_xml.time(v, "azimuthTime", source) for v in vectors], dtype="datetime64[ns]"),
+        line=line,
+        pixel=tuple(pixels),
+        values=tuple(values),
+    )
+    blocks = []
+    for b in root.findall("noiseAzimuthVectorList/noiseAzimuthVector"):
+        bl = _xml.array(b, "line", source, np.int64)
+        bv = _xml.array(b, "noiseAzimuthLut", source)
+        if bl.size != bv.size or bl.size == 0:
+            raise SafeFormatError(f"{source}: noiseAzimuthLut has {bv.size} values for {bl.size} lines")
+        blocks.append(
+            NoiseAzimuthBlock(
+                swath=_xml.opt_text(b, "swath") or "",
+                first_line=_xml.number(b, "firstAzimuthLine", source, int),
+                last_line=_xml.number(b, "lastAzimuthLine", source, int),
+                first_sample=_xml.number(b, "firstRangeSample", source, int),
+                last_sample=_xml.number(b, "lastRangeSample", source, int),
+                line=bl,
+                values=bv,
+            )
+        )
+    return NoiseLut(source=source, range_vectors=range_vectors, azimuth_blocks=tuple(blocks))
