@@ -30,7 +30,6 @@ import shapely
 import shapely.wkt
 from shapely.geometry.base import BaseGeometry
 
-from .names import s1_patch_name, s2v1_patch_name, s2v2_patch_id
 from .patches import N_PATCHES_PER_SIDE, patches_in_aoi
 from .tile import GridError, TileGrid, tile_grid
 
@@ -182,6 +181,17 @@ def _bigearthnet_index() -> pd.DataFrame:
 
 
 @lru_cache(maxsize=1)
+def _bigearthnet_slices() -> dict[str, slice]:
+    """Row range of each product in the index (stored sorted by partition_key, y, x)."""
+    codes = _bigearthnet_index()["partition_key"].cat.codes.to_numpy()
+    cats = _bigearthnet_index()["partition_key"].cat.categories
+    change = np.flatnonzero(np.diff(codes)) + 1
+    starts = np.concatenate([[0], change])
+    stops = np.concatenate([change, [len(codes)]])
+    return {str(cats[codes[a]]): slice(int(a), int(b)) for a, b in zip(starts, stops)}
+
+
+@lru_cache(maxsize=1)
 def bigearthnet_labels_v2() -> tuple[str, ...]:
     """The 19 reBEN (v2) class names; bit ``i`` of ``labels_v2_mask`` is class ``i``."""
     text = (_DATA / "bigearthnet" / "labels_v2.txt").read_text(encoding="utf-8")
@@ -220,8 +230,10 @@ def bigearthnet_patch_table(key: str) -> pd.DataFrame | None:
 
     Columns: ``x``, ``y`` (int8), ``s2v1_name``, ``v2_patch_id`` (None if not in reBEN),
     ``s1_name_official`` (the official S1 patch paired with it in reBEN, else None),
-    ``labels_v2`` (tuple of reBEN 19-class names, empty if not in reBEN), ``split``,
-    ``contains_seasonal_snow``, ``contains_cloud_or_shadow``. Ordered by y, then x.
+    ``labels_v2`` (tuple of reBEN 19-class names, empty if not in reBEN), ``split`` (None if
+    not in reBEN), ``contains_seasonal_snow``, ``contains_cloud_or_shadow`` (nullable boolean,
+    <NA> if not in reBEN). String columns are object dtype with ``None`` for missing values.
+    Ordered by y, then x.
     """
     tiles = _bigearthnet_tiles()
     row = tiles[tiles["partition_key"] == key]
@@ -229,8 +241,9 @@ def bigearthnet_patch_table(key: str) -> pd.DataFrame | None:
         return None
     r = row.iloc[0]
     idx = _bigearthnet_index()
-    sub = idx[(idx["partition_key"] == key).to_numpy()]
+    sub = idx.iloc[_bigearthnet_slices()[key]]
     prefixes = r["v1_prefixes"].split(";")
+    v2_prefix, mgrs = str(r["v2_prefix"]), str(r["mgrs"])
     names = bigearthnet_labels_v2()
     x = sub["x"].to_numpy()
     y = sub["y"].to_numpy()
@@ -238,28 +251,31 @@ def bigearthnet_patch_table(key: str) -> pd.DataFrame | None:
     scenes = sub["s1_scene"].astype(object).to_numpy()
     masks = sub["labels_v2_mask"].to_numpy()
     bits = np.arange(len(names), dtype=np.uint32)
+    label_sets = {
+        int(m): tuple(names[i] for i in bits[(m >> bits) & 1 == 1]) for m in np.unique(masks)
+    }
+    # indices were validated at derivation: build names directly (same formats as names.py)
+    xs, ys = x.astype(str).astype(object), y.astype(str).astype(object)
+    v1 = np.asarray(prefixes, dtype=object)[sub["v1_prefix_idx"].to_numpy()] + "_" + xs + "_" + ys
+    xx = np.char.zfill(x.astype(str), 2).astype(object)
+    yy = np.char.zfill(y.astype(str), 2).astype(object)
+    v2 = np.where(reben, v2_prefix + "_" + xx + "_" + yy, None)
+    has_s1 = np.array([isinstance(s, str) for s in scenes])
+    s1 = np.where(has_s1, np.where(has_s1, scenes, "") + f"_{mgrs}_" + xs + "_" + ys, None)
     return pd.DataFrame(
         {
             "x": x,
             "y": y,
-            "s2v1_name": [
-                s2v1_patch_name(prefixes[p], int(a), int(b))
-                for p, a, b in zip(sub["v1_prefix_idx"].to_numpy(), x, y)
-            ],
-            "v2_patch_id": [
-                s2v2_patch_id(r["v2_prefix"], int(a), int(b)) if ok else None
-                for ok, a, b in zip(reben, x, y)
-            ],
-            "s1_name_official": [
-                f"{s}_{r['mgrs']}_{int(a)}_{int(b)}" if isinstance(s, str) else None
-                for s, a, b in zip(scenes, x, y)
-            ],
-            "labels_v2": [
-                tuple(names[i] for i in bits[(m >> bits) & 1 == 1]) for m in masks
-            ],
-            "split": sub["split"].astype(object).to_numpy(),
-            "contains_seasonal_snow": sub["contains_seasonal_snow"].to_numpy(),
-            "contains_cloud_or_shadow": sub["contains_cloud_or_shadow"].to_numpy(),
+            "s2v1_name": pd.Series(v1, dtype=object),
+            "v2_patch_id": pd.Series(v2, dtype=object),  # None where missing
+            "s1_name_official": pd.Series(s1, dtype=object),
+            "labels_v2": [label_sets[int(m)] for m in masks],
+            "split": pd.Series(
+                [v if isinstance(v, str) else None for v in sub["split"].astype(object)],
+                dtype=object,
+            ),
+            "contains_seasonal_snow": pd.array(sub["contains_seasonal_snow"].to_numpy(), dtype="boolean"),
+            "contains_cloud_or_shadow": pd.array(sub["contains_cloud_or_shadow"].to_numpy(), dtype="boolean"),
         }
     )
 

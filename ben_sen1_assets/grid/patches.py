@@ -11,7 +11,6 @@ import numpy as np
 import pyproj
 import shapely
 from rasterio.windows import Window
-from shapely.ops import transform as shapely_transform
 
 from .tile import RESOLUTION_M, GridError, TileGrid, tile_grid
 
@@ -97,7 +96,9 @@ def patches_in_aoi(
         raise GridError(f"predicate {predicate!r} not supported; expected 'within' or 'intersects'")
     t = _as_tile(tile)
     to_utm = pyproj.Transformer.from_crs(4326, t.epsg, always_xy=True)
-    aoi_utm = shapely_transform(to_utm.transform, shapely.segmentize(aoi_wgs84, 0.01))
+    aoi_utm = shapely.transform(
+        shapely.segmentize(aoi_wgs84, 0.01), to_utm.transform, interleaved=False
+    )
     gdf = patch_grid(t)
     mask = gdf.within(aoi_utm) if predicate == "within" else gdf.intersects(aoi_utm)
     sel = gdf[mask.to_numpy()]
