@@ -9,12 +9,10 @@ the ``auth`` callable a :class:`~.download.Downloader` takes.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import requests
@@ -22,6 +20,7 @@ import shapely
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
+from .credentials import Credentials
 from .download import redact_url
 from .errors import AuthError, CatalogError, ProductNameError
 from .records import (
@@ -45,24 +44,11 @@ MAX_SKIP = 10_000  # the catalogue refuses larger $skip values
 
 
 # -- credentials and tokens --------------------------------------------------------------------
-@dataclass(frozen=True)
-class CdseCredentials:
-    """CDSE user name and password (passed in by the caller, e.g. from environment variables)."""
+class CdseCredentials(Credentials):
+    """CDSE user name and password (``from_env()`` reads CDSE_USERNAME / CDSE_PASSWORD)."""
 
-    username: str
-    password: str
-
-    def __repr__(self) -> str:
-        return f"CdseCredentials(username={self.username!r}, password=***)"
-
-    __str__ = __repr__
-
-    @classmethod
-    def from_env(cls, user_var: str = "CDSE_USERNAME", password_var: str = "CDSE_PASSWORD") -> "CdseCredentials":
-        try:
-            return cls(os.environ[user_var], os.environ[password_var])
-        except KeyError as exc:
-            raise AuthError(f"CDSE credentials: environment variable {exc.args[0]} is not set") from None
+    env_user = "CDSE_USERNAME"
+    env_password = "CDSE_PASSWORD"
 
 
 class CdseTokenProvider:
@@ -205,9 +191,11 @@ def _footprint(item: dict[str, Any], name: str) -> BaseGeometry:
 
 def _time(value: Any, field: str, name: str) -> datetime:
     try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         raise CatalogError(f"CDSE product {name}: {field} {value!r} is not an ISO 8601 time") from None
+    # catalogue times are UTC; some (ASF SearchAPI) omit the zone
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def product_to_record(item: dict[str, Any], download_base: str = DOWNLOAD_URL) -> ProductRecord:
@@ -329,7 +317,12 @@ class CdseCatalog(Catalog):
         end: datetime,
         polarisation: str = "VV&VH",
     ) -> list[ProductRecord]:
-        """IW GRDH (``productType`` IW_GRDH_1S, never the ``_COG`` copies) products, oldest first."""
+        """IW GRDH (``productType`` IW_GRDH_1S, never the ``_COG`` copies) products, oldest first.
+
+        OData's productType is ``IW_GRDH_1S`` for S1A, S1B and S1C alike (CDSE's *STAC*
+        ``product:type`` appends ``_B``/``_C`` per platform; not used here). Not checked against a
+        recorded S1C OData answer: none was available.
+        """
         odata_filter = build_filter(
             footprint_wgs84, start, end, product_type=self.product_type, polarisation=polarisation
         )

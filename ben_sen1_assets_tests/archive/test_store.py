@@ -117,24 +117,17 @@ def test_two_threads_fetch_once(tmp_path, product, product_server):
     assert all(_md5_upath(p) == product.md5 for p in results)
 
 
-def _process_worker(store_dir: str, url: str, size: int, md5: str, blake: str, out: str) -> None:
-    from ben_sen1_assets_tests.archive.conftest import Product
-
-    product = Product(PRODUCT_NAME, b"", md5, blake)
-    store = ProductStore(store_dir, lock_poll=0.05, lock_heartbeat=0.5, lock_stale_after=5)
-    rec = _record(url, product, size=size)
-    path = store.fetch(rec, Downloader(policy=FAST))
-    Path(out).write_text(str(path))
-
-
 def test_two_processes_fetch_once(tmp_path, product, product_server):
+    from ._workers import fetch_in_process
+
     srv = product_server()
-    srv.chunk_delay = 0.03
+    srv.chunk_delay = 0.1  # ~1.6 s download: the second process arrives while the first fetches
     ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(2)
     procs = [
         ctx.Process(
-            target=_process_worker,
-            args=(str(tmp_path / "store"), srv.url, product.size, product.md5, product.blake3, str(tmp_path / f"out{i}")),
+            target=fetch_in_process,
+            args=(barrier, str(tmp_path / "store"), product.name, srv.url, product.size, product.md5, str(tmp_path / f"out{i}")),
         )
         for i in range(2)
     ]
@@ -143,9 +136,10 @@ def test_two_processes_fetch_once(tmp_path, product, product_server):
     for p in procs:
         p.join(60)
     assert [p.exitcode for p in procs] == [0, 0]
-    paths = {(tmp_path / f"out{i}").read_text() for i in range(2)}
-    assert len(paths) == 1
-    assert hashlib.md5(Path(paths.pop()).read_bytes()).hexdigest() == product.md5
+    outs = [(tmp_path / f"out{i}").read_text().split("\n") for i in range(2)]
+    assert [o[0] for o in outs] == ["False", "False"]  # both needed it at the same time
+    assert outs[0][1] == outs[1][1]
+    assert hashlib.md5(Path(outs[0][1]).read_bytes()).hexdigest() == product.md5
     assert srv.fetches == 1 and len(srv.requests) == 1
 
 
