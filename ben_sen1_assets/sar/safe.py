@@ -28,7 +28,7 @@ from fsspec.implementations.zip import ZipFileSystem
 from rasterio.windows import Window
 
 from .annotation import ProductAnnotation, parse_annotation
-from .errors import MissingFileError, SafeError, SafeFormatError, WindowError
+from .errors import MissingFileError, SafeError, SafeFormatError, UnsupportedProductError, WindowError
 from .luts import CalibrationLut, NoiseLut, parse_calibration, parse_noise
 from .manifest import Manifest, ManifestFile, parse_manifest
 
@@ -161,8 +161,6 @@ class SafeProduct:
         """Product annotation (geometry, timing, orbit, GCPs, SR/GR polynomials) of a polarisation."""
         ann = self._parsed("annotation", polarisation, parse_annotation)
         if ann.mode != "IW" or ann.product_type != "GRD":
-            from .errors import UnsupportedProductError
-
             raise UnsupportedProductError(
                 f"{ann.source}: annotation says {ann.mode} {ann.product_type}; only IW GRD is supported"
             )
@@ -264,21 +262,25 @@ def open_safe(urlpath: str | os.PathLike, storage_options: dict | None = None) -
         path = matches[0]
     if path.endswith("manifest.safe"):
         path = posixpath.dirname(path)
+    try:
+        exists = fs.exists(path)
+    except _READ_ERRORS as exc:
+        raise SafeFormatError(f"{source}: cannot open ({exc})") from exc
+    if not exists:
+        raise MissingFileError(f"{source}: no such product (file or folder)")
     handle = None
     zip_path: str | None = None
     if path.lower().endswith(".zip") and not isinstance(fs, ZipFileSystem):
         try:
-            if not fs.exists(path):
-                raise MissingFileError(f"{source}: no such file")
             handle = fs.open(path, "rb")
             zfs = ZipFileSystem(fo=handle)
-        except zipfile.BadZipFile as exc:
+        except _READ_ERRORS as exc:
             if handle is not None:
                 handle.close()
             raise SafeFormatError(f"{source}: not a readable zip archive, truncated or corrupt ({exc})") from exc
-        if isinstance(fs, LocalFileSystem):
-            zip_path = path
         outer_local = isinstance(fs, LocalFileSystem)
+        if outer_local:
+            zip_path = path
         fs, path = zfs, ""
     else:
         outer_local = isinstance(fs, LocalFileSystem)
@@ -293,7 +295,8 @@ def open_safe(urlpath: str | os.PathLike, storage_options: dict | None = None) -
             raise MissingFileError(f"{source}: manifest.safe is missing")
         with fs.open(posixpath.join(root, "manifest.safe"), "rb") as f:
             data = f.read()
-        manifest = parse_manifest(data, f"{source}/manifest.safe" if not source.endswith("manifest.safe") else source, name)
+        manifest_source = source if source.endswith("manifest.safe") else f"{source}/manifest.safe"
+        manifest = parse_manifest(data, manifest_source, name)
     except SafeError:
         if handle is not None:
             handle.close()

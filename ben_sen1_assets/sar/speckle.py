@@ -178,23 +178,24 @@ def _box_mean(p: np.ndarray, sub: int) -> np.ndarray:
     return out
 
 
-def _mask_offsets(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(9, n) row/col offsets per mask (8 directional + the full box as index 8, padded with -1)."""
+def _mask_intervals(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per mask (8 directional + the full box as index 8) and per window row, the column interval
+    [lo, hi) the mask covers (every mask row is one contiguous run)."""
     ws = masks.shape[1]
-    full = np.ones((1, ws, ws), bool)
-    allm = np.concatenate([masks, full])
-    n = ws * ws
-    rows = np.full((9, n), -1, np.int64)
-    cols = np.full((9, n), -1, np.int64)
+    allm = np.concatenate([masks, np.ones((1, ws, ws), bool)])
+    lo = np.zeros((9, ws), np.int64)
+    hi = np.zeros((9, ws), np.int64)
     for k in range(9):
-        rr, cc = np.nonzero(allm[k])
-        rows[k, : rr.size] = rr
-        cols[k, : cc.size] = cc
-    return rows, cols
+        for i in range(ws):
+            cols = np.nonzero(allm[k, i])[0]
+            if cols.size:
+                assert cols.size == cols[-1] - cols[0] + 1
+                lo[k, i], hi[k, i] = cols[0], cols[-1] + 1
+    return lo, hi
 
 
 @numba.njit(cache=True, parallel=True)
-def _refined_lee_kernel(p, sm, ws, stride, mrows, mcols, nv2):
+def _refined_lee_kernel(p, sm, ws, stride, mlo, mhi, nv2):
     h = ws // 2
     H, W = p.shape
     out = np.full((H, W), np.nan, np.float32)
@@ -234,15 +235,13 @@ def _refined_lee_kernel(p, sm, ws, stride, mrows, mcols, nv2):
             s = 0.0
             s2 = 0.0
             n = 0
-            for q in range(mrows.shape[1]):
-                i = mrows[k, q]
-                if i < 0:
-                    break
-                v = p[r0 + i, c0 + mcols[k, q]]
-                if not np.isnan(v):
-                    s += v
-                    s2 += v * v
-                    n += 1
+            for i in range(ws):
+                for j in range(c0 + mlo[k, i], c0 + mhi[k, i]):
+                    v = p[r0 + i, j]
+                    if v == v:  # not NaN
+                        s += v
+                        s2 += v * v
+                        n += 1
             mean = s / n
             var = s2 / n - mean * mean
             out[r, c] = _mmse(z, mean, var, nv2)
@@ -251,8 +250,8 @@ def _refined_lee_kernel(p, sm, ws, stride, mrows, mcols, nv2):
 
 def _refined_lee(p: np.ndarray, ws: int, looks: float) -> np.ndarray:
     sub, stride = _subwindow(ws)
-    mrows, mcols = _mask_offsets(_directional_masks(ws))
-    return _refined_lee_kernel(p, _box_mean(p, sub), ws, stride, mrows, mcols, 1.0 / looks)
+    mlo, mhi = _mask_intervals(_directional_masks(ws))
+    return _refined_lee_kernel(p, _box_mean(p, sub), ws, stride, mlo, mhi, 1.0 / looks)
 
 
 @numba.njit(cache=True, parallel=True)

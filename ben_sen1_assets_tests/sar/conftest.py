@@ -5,8 +5,12 @@ from __future__ import annotations
 import importlib.resources
 from pathlib import Path
 
+import zipfile
+
 import numpy as np
 import pytest
+import rasterio
+from rasterio.windows import Window
 
 SAMPLES = Path(str(importlib.resources.files("ben_sen1_assets") / "data" / "s1_samples"))
 
@@ -34,3 +38,29 @@ def synthetic_dn(sigma0: np.ndarray, a: np.ndarray, n: np.ndarray) -> np.ndarray
     """DN = sqrt(σ0·A² + N) rounded to uint16 (the inverse of the calibration with noise)."""
     dn = np.sqrt(sigma0.astype(np.float64) * a.astype(np.float64) ** 2 + n.astype(np.float64))
     return np.clip(np.rint(dn), 1, 65535).astype(np.uint16)
+
+
+#: the window of the S1B scene that ``s1b_zip`` fills with known DN (over the Rome DEM)
+S1B_ZIP_WINDOW = Window(col_off=21640, row_off=7470, width=64, height=32)
+
+
+@pytest.fixture(scope="session")
+def s1b_zip(tmp_path_factory) -> tuple[Path, np.ndarray]:
+    """The S1B sample zipped as a real download is (``<name>.SAFE/…`` inside), its VV measurement
+    re-encoded tiled/deflate with DN 1..2048 in ``S1B_ZIP_WINDOW`` (zero elsewhere)."""
+    tmp = tmp_path_factory.mktemp("s1b_zip")
+    src = safe_path(S1B_2021_ROME)
+    values = np.arange(32 * 64, dtype=np.uint16).reshape(32, 64) + 1
+    tif = tmp / "m.tiff"
+    tif_src = next((src / "measurement").glob("*.tiff"))
+    with rasterio.open(tif_src) as ds:
+        profile = ds.profile
+    profile.update(compress="deflate", tiled=True, blockxsize=256, blockysize=256, nodata=None)
+    with rasterio.open(tif, "w", **profile) as ds:
+        ds.write(values, 1, window=S1B_ZIP_WINDOW)
+    zpath = tmp / f"{S1B_2021_ROME}.zip"
+    with zipfile.ZipFile(zpath, "w", zipfile.ZIP_DEFLATED) as zf:
+        for p in sorted(src.rglob("*")):
+            if p.is_file():
+                zf.write(tif if p == tif_src else p, f"{S1B_2021_ROME}.SAFE/{p.relative_to(src)}")
+    return zpath, values

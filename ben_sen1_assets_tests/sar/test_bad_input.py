@@ -1,0 +1,157 @@
+"""Bad input: each case raises a SafeError subclass whose message names the file and the problem."""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+
+import numpy as np
+import pytest
+from rasterio.windows import Window
+
+from ben_sen1_assets.sar import (
+    MissingFileError,
+    SafeError,
+    SafeFormatError,
+    UnsupportedProductError,
+    WindowError,
+    open_safe,
+)
+from ben_sen1_assets.sar.radiometry import radiometry_window
+
+from .conftest import S1A_2021_DESC, S1B_2021_ROME, ZIP_8255, safe_path
+
+
+@pytest.fixture
+def safe_copy(tmp_path):
+    dst = tmp_path / f"{S1A_2021_DESC}.SAFE"
+    shutil.copytree(safe_path(S1A_2021_DESC), dst)
+    for p in dst.rglob("*"):
+        p.chmod(0o644 if p.is_file() else 0o755)
+    return dst
+
+
+def test_truncated_zip(tmp_path):
+    data = ZIP_8255.read_bytes()
+    bad = tmp_path / ZIP_8255.name
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(SafeFormatError, match=rf"{bad.name}.*(zip|truncated)"):
+        open_safe(bad)
+
+
+def test_not_a_zip(tmp_path):
+    bad = tmp_path / "S1A_garbage.zip"
+    bad.write_bytes(b"this is not a zip archive" * 100)
+    with pytest.raises(SafeFormatError, match="S1A_garbage.zip.*not a readable zip"):
+        open_safe(bad)
+
+
+def test_corrupt_zip_member(tmp_path):
+    bad = tmp_path / ZIP_8255.name
+    shutil.copy(ZIP_8255, bad)
+    bad.chmod(0o644)
+    with zipfile.ZipFile(bad) as zf:
+        info = next(i for i in zf.infolist() if i.filename.endswith("-001.xml") and "/annotation/s1a" in i.filename)
+    raw = bytearray(bad.read_bytes())
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    for k in range(start + 100, start + 400):
+        raw[k] ^= 0x5A  # damage compressed data, keep the central directory
+    bad.write_bytes(bytes(raw))
+    product = open_safe(bad)
+    with pytest.raises(SafeFormatError, match=r"annotation/s1a-iw-grd-vv-.*\.xml"):
+        product.annotation("VV")
+
+
+def test_malformed_xml(safe_copy):
+    ann = next((safe_copy / "annotation").glob("s1a-iw-grd-vv-*.xml"))
+    ann.write_bytes(ann.read_bytes()[:5000])
+    with pytest.raises(SafeFormatError, match=rf"{ann.name}: malformed XML"):
+        open_safe(safe_copy).annotation("VV")
+
+
+def test_missing_field(safe_copy):
+    ann = next((safe_copy / "annotation").glob("s1a-iw-grd-vv-*.xml"))
+    text = ann.read_text()
+    ann.write_text(text.replace("<numberOfLines>16854</numberOfLines>", ""))
+    with pytest.raises(SafeFormatError, match=rf"{ann.name}: missing element 'numberOfLines'"):
+        open_safe(safe_copy).annotation("VV")
+
+
+def test_malformed_manifest(safe_copy):
+    (safe_copy / "manifest.safe").write_text("<xfdu:XFDU")
+    with pytest.raises(SafeFormatError, match="manifest.safe: malformed XML"):
+        open_safe(safe_copy)
+
+
+def test_listed_but_missing_polarisation_file(safe_copy):
+    cal = next((safe_copy / "annotation" / "calibration").glob("calibration-*-vh-*.xml"))
+    cal.unlink()
+    product = open_safe(safe_copy)  # opening works; VV is intact
+    assert product.available_polarisations == ("VV",)
+    product.calibration("VV")
+    with pytest.raises(MissingFileError, match=rf"{cal.name} \(calibration, polarisation VH\) is listed in manifest.safe but missing"):
+        product.calibration("VH")
+    with pytest.raises(MissingFileError, match="polarisation HH not in this product"):
+        product.annotation("HH")
+
+
+def test_missing_measurement(safe_copy):
+    with pytest.raises(MissingFileError, match=r"measurement/s1a-iw-grd-vv-.*\.tiff"):
+        open_safe(safe_copy).read_measurement("VV", Window(0, 0, 10, 10))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "what"),
+    [
+        ("<s1sarl1:productType>GRD</s1sarl1:productType>", "<s1sarl1:productType>SLC</s1sarl1:productType>", "IW SLC"),
+        ("<s1sarl1:mode>IW</s1sarl1:mode>", "<s1sarl1:mode>EW</s1sarl1:mode>", "EW GRD"),
+    ],
+)
+def test_not_iw_grd(safe_copy, old, new, what):
+    manifest = safe_copy / "manifest.safe"
+    text = manifest.read_text()
+    assert old in text
+    manifest.write_text(text.replace(old, new))
+    with pytest.raises(UnsupportedProductError, match=rf"manifest.safe: product is {what}.*only IW GRD"):
+        open_safe(safe_copy)
+
+
+def test_relative_orbit_mismatch(safe_copy):
+    manifest = safe_copy / "manifest.safe"
+    manifest.write_text(manifest.read_text().replace('relativeOrbitNumber type="start">79<', 'relativeOrbitNumber type="start">80<'))
+    with pytest.raises(SafeFormatError, match="relativeOrbitNumber=80 disagrees with absolute orbit 36201 \\(expected 79"):
+        open_safe(safe_copy)
+
+
+def test_no_such_product(tmp_path):
+    with pytest.raises(MissingFileError, match="no such product"):
+        open_safe(tmp_path / "S1A_nothing.SAFE")
+    empty = tmp_path / "empty.SAFE"
+    empty.mkdir()
+    with pytest.raises(SafeFormatError, match="found 0"):
+        open_safe(empty)
+
+
+@pytest.mark.parametrize(
+    "window",
+    [
+        Window(col_off=26100, row_off=0, width=10, height=10),  # past the last sample
+        Window(col_off=0, row_off=-1, width=10, height=10),
+        Window(col_off=0, row_off=16700, width=10, height=10),  # past the last line
+        Window(col_off=0, row_off=0, width=0, height=10),
+        Window(col_off=0.5, row_off=0, width=10, height=10),
+    ],
+)
+def test_window_outside_image(window):
+    product = open_safe(safe_path(S1B_2021_ROME))
+    with pytest.raises(WindowError, match=rf"{S1B_2021_ROME}.*(outside the image \(16705 lines × 26102 samples\)|integer)"):
+        product.read_measurement("VV", window)
+    with pytest.raises(SafeError):
+        radiometry_window(product, "VV", window)
+
+
+def test_zero_measurement_gives_nan():
+    # the placeholder TIFF is all zero: zero DN is no data
+    product = open_safe(safe_path(S1B_2021_ROME))
+    out = radiometry_window(product, "VV", Window(col_off=21640, row_off=7470, width=16, height=8))
+    assert out.shape == (8, 16) and out.dtype == np.float32 and np.isnan(out).all()
