@@ -1,5 +1,16 @@
 """Sentinel-2 tile and patch grid, BigEarthNet names, tile catalogs (no Dagster here)."""
 
+from .catalog import (
+    CatalogError,
+    TileCatalog,
+    TileEntry,
+    bigearthnet_labels_v2,
+    bigearthnet_patch_table,
+    load_bigearthnet_catalog,
+    load_catalog_file,
+    load_demo_catalog,
+    partition_key,
+)
 from .names import (
     PatchNameError,
     parse_s1_patch_name,
@@ -40,4 +51,13 @@ __all__ = [
     "parse_s1_patch_name",
     "parse_s2v1_patch_name",
     "parse_s2v2_patch_id",
+    "CatalogError",
+    "TileCatalog",
+    "TileEntry",
+    "partition_key",
+    "load_bigearthnet_catalog",
+    "load_catalog_file",
+    "load_demo_catalog",
+    "bigearthnet_patch_table",
+    "bigearthnet_labels_v2",
 ]

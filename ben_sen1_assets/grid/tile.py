@@ -22,7 +22,7 @@ import math
 import re
 import warnings
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import affine
 import mgrs as _mgrs
@@ -239,7 +239,11 @@ def tile_grid(mgrs: str) -> TileGrid:
     Raises :class:`GridError` for malformed ids, zones outside 1..60, or 100 km squares that
     do not exist in the named latitude band.
     """
-    tile = _normalise(mgrs)
+    return _tile_grid(_normalise(mgrs), mgrs)
+
+
+@lru_cache(maxsize=4096)  # pure; TileGrid is immutable
+def _tile_grid(tile: str, mgrs: str) -> TileGrid:
     m = _MGRS_RE.match(tile)
     if m is None:
         raise GridError(
