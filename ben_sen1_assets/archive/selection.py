@@ -122,6 +122,15 @@ class SelectionConfig:
         object.__setattr__(self, "max_days", float(self.max_days))
         object.__setattr__(self, "footprint_margin_m", float(self.footprint_margin_m))
 
+    def to_dict(self) -> dict:
+        """Plain values, for run metadata and data versions."""
+        return {
+            "rule": self.rule,
+            "max_days": self.max_days,
+            "footprint_margin_m": self.footprint_margin_m,
+            "polarisations": list(self.polarisations),
+        }
+
     @property
     def polarisation_query(self) -> str:
         """The polarisations as catalogues take them, e.g. ``"VV&VH"``."""
@@ -209,6 +218,21 @@ class SelectionResult:
         """Covered patches / patches in scope (1.0 for an empty scope)."""
         n = len(self.patches_in_scope)
         return 1.0 if n == 0 else self.n_covered / n
+
+    def summary(self) -> dict:
+        """Plain-value figures for asset metadata / checks."""
+        return {
+            "partition_key": self.partition_key,
+            **self.config.to_dict(),
+            "n_products": len(self.products),
+            "products": list(self.product_names),
+            "n_patches_in_scope": len(self.patches_in_scope),
+            "n_uncovered": len(self.uncovered),
+            "coverage_fraction": self.coverage_fraction,
+            "max_abs_delta_t_days": max((abs(p.delta_t_days) for p in self.products), default=None),
+            "n_candidates": self.n_candidates,
+            "n_rejected": len(self.rejected),
+        }
 
     def to_geodataframe(self) -> gpd.GeoDataFrame:
         """One row per chosen product (columns :data:`PRODUCT_COLUMNS`), geometry = the

@@ -123,6 +123,10 @@ def test_closest_in_time_wins_and_filters():
     assert "_COG" in reasons[cog.name]
     assert "not an IW GRDH" in reasons[grdm.name] and "not an IW GRDH" in reasons[slc.name]
     assert res.n_candidates == 2  # a and b
+    summary = res.summary()
+    assert summary["n_products"] == 1 and summary["coverage_fraction"] == 1.0 and summary["n_rejected"] == 5
+    assert summary["max_abs_delta_t_days"] == pytest.approx(0.5) and summary["rule"] == "closest_per_patch"
+    assert json.loads(json.dumps(summary)) == summary
 
 
 def test_straddling_patch_goes_to_a_product_covering_it_whole():
