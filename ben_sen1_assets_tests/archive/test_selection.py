@@ -292,7 +292,8 @@ def test_determinism_ties_and_duplicates():
     seam = 31.5
     s1 = rec(0.1, to_wgs84(rect("33UUP", 0, 0, N, seam, (PAD, PAD, PAD, 0)), 32633), datatake=0x01C5A9)
     s2 = rec(0.1, to_wgs84(rect("33UUP", 0, seam, N, N, (PAD, 0, PAD, PAD)), 32633), seconds=25, datatake=0x01C5A9)
-    far = rec(-2.0, full(), absolute_orbit=16984, datatake=0x01C4B2)
+    # S1B: its name sorts after the S1A twins', so only the "earlier first" rule makes it win the tie
+    far = rec(-2.0, full(), mission="S1B", absolute_orbit=6000, datatake=0x00A1B2)
     # two reprocessings of one scene: same start, unique ids 0002 and 0001 -> the smaller name wins
     twin_b = rec(+2.0, full(), absolute_orbit=17042, datatake=0x01C6A0, uid=0x0002)
     twin_a = rec(+2.0, full(), absolute_orbit=17042, datatake=0x01C6A0, uid=0x0001)
