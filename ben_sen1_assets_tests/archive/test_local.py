@@ -191,3 +191,17 @@ def test_fsspec_url_on_s3(s3_bucket, samples: Path):
     assert fs.exists(f"{base}/{INDEX_NAME}")
     again = LocalCatalog(base, options).scan()
     assert (again.n_hashed, again.n_from_index) == (0, 1)
+
+
+def test_search_and_select_over_the_local_catalogue(archive: Path):
+    from ben_sen1_assets.archive.selection import SelectionConfig, search_and_select
+
+    cat = LocalCatalog(archive)
+    for key in ("32TQM_20211223", "33TTG_20211223"):
+        entry = load_demo_catalog()[key]
+        res = search_and_select(cat, entry, SelectionConfig(polarisations=("VV",)))
+        assert res.product_names == (S1B,) and res.uncovered == ()
+        assert res.to_geodataframe()["download_url"].tolist() == [str(archive / f"{S1B}.SAFE")]
+        # default VV&VH: the catalogue already leaves the VV-only sample out
+        none = search_and_select([cat], entry)
+        assert none.products == () and none.rejected == () and none.coverage_fraction == 0.0
