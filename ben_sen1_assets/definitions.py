@@ -13,6 +13,7 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 from ben_sen1_assets import checks  # noqa: E402
 from ben_sen1_assets.assets.tile_footprints import tile_footprints
 from ben_sen1_assets.executors import executor_for
+from ben_sen1_assets.jobs import tile_job
 from ben_sen1_assets.partitions import SETTINGS
 from ben_sen1_assets.resources.io_managers import (
     CogIOManagerFactory,
@@ -20,6 +21,7 @@ from ben_sen1_assets.resources.io_managers import (
     ZarrIOManagerFactory,
 )
 from ben_sen1_assets.resources.tile_catalog import TileCatalogResource
+from ben_sen1_assets.schedules import missing_tiles_schedule
 
 
 def storage_resources(base_path: str, storage_options: dict) -> dict:
@@ -39,17 +41,11 @@ RESOURCES = {
 ASSETS = [tile_footprints]
 ASSET_CHECKS = dg.load_asset_checks_from_modules([checks])
 
-# one run per tile partition: every partitioned asset of the flow and its checks
-tile_job = dg.define_asset_job(
-    "tile_job",
-    selection=dg.AssetSelection.assets(*ASSETS),
-    description="Build one S2 tile partition end to end: footprints to patches, with checks.",
-)
-
 defs = dg.Definitions(
     assets=ASSETS,
     asset_checks=ASSET_CHECKS,
     resources=RESOURCES,
     jobs=[tile_job],
+    schedules=[missing_tiles_schedule],
     executor=executor_for(SETTINGS.executor),
 )

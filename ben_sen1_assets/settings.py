@@ -19,6 +19,8 @@ variable                   TOML key            meaning
                                                ``<home>/archive``)
 ``BEN_SEN1_PRODUCT_STORE``  ``product_store``   where downloaded products live (default
                                                ``<home>/products``)
+``BEN_SEN1_PROVIDER``      ``provider``        the S1 catalog: ``local`` (default: the archive folder),
+                                               ``cdse``, ``asf`` or ``dhus`` (credentials: env vars)
 ``BEN_SEN1_EXECUTOR``      ``executor``        how a run's steps execute: ``multiprocess`` (default),
                                                ``in_process``, ``dask``, ``k8s``, ``celery``
 =========================  ==================  ==================================================
@@ -49,11 +51,12 @@ class Settings:
     archive: str = ""
     product_store: str = ""
     executor: str = "multiprocess"
+    provider: str = "local"
 
     @property
     def is_embedded_default(self) -> bool:
         """True when running the offline demo: demo catalog over the local demo archive."""
-        return self.catalog == "demo"
+        return self.catalog == "demo" and self.provider == "local"
 
 
 def _read_config_file(path: str) -> dict[str, Any]:
@@ -66,7 +69,7 @@ def _read_config_file(path: str) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"{file}: not valid TOML: {exc}") from None
     section = data.get("ben_sen1", data)
-    known = {"home", "storage", "storage_options", "catalog", "archive", "product_store", "executor"}
+    known = {"home", "storage", "storage_options", "catalog", "archive", "product_store", "executor", "provider"}
     unknown = set(section) - known
     if unknown:
         raise SettingsError(f"{file}: unknown keys {sorted(unknown)}; expected some of {sorted(known)}")
@@ -79,7 +82,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     values: dict[str, Any] = {}
     if env.get(f"{ENV_PREFIX}CONFIG"):
         values.update(_read_config_file(env[f"{ENV_PREFIX}CONFIG"]))
-    for key in ("home", "storage", "catalog", "archive", "product_store", "executor"):
+    for key in ("home", "storage", "catalog", "archive", "product_store", "executor", "provider"):
         if env.get(ENV_PREFIX + key.upper()):
             values[key] = env[ENV_PREFIX + key.upper()]
     if env.get(f"{ENV_PREFIX}STORAGE_OPTIONS"):
@@ -99,14 +102,16 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         catalog=str(values.get("catalog") or "demo"),
         archive=str(values.get("archive") or home / "archive"),
         product_store=str(values.get("product_store") or home / "products"),
-        executor=_check_executor(str(values.get("executor") or "multiprocess")),
+        executor=_check_choice("executor", str(values.get("executor") or "multiprocess"), EXECUTORS),
+        provider=_check_choice("provider", str(values.get("provider") or "local"), PROVIDERS),
     )
 
 
 EXECUTORS = ("multiprocess", "in_process", "dask", "k8s", "celery")
+PROVIDERS = ("local", "cdse", "asf", "dhus")
 
 
-def _check_executor(name: str) -> str:
-    if name not in EXECUTORS:
-        raise SettingsError(f"{ENV_PREFIX}EXECUTOR is {name!r}; expected one of {', '.join(EXECUTORS)}")
-    return name
+def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise SettingsError(f"{ENV_PREFIX}{key.upper()} is {value!r}; expected one of {', '.join(choices)}")
+    return value
