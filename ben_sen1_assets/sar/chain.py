@@ -54,7 +54,6 @@ from .radiometry import (
     uses_edge_trim,
 )
 from .safe import SafeProduct, open_safe
-from .speckle_fast import apply_speckle
 from .tiepoints import geocode_grid_tiepoints
 
 #: progress callback: (fraction done 0..1, message)
@@ -220,7 +219,7 @@ class FilteredGrd:
         self.read_window = _union(self.read_window, halo_window)
         cal = self.radiometry(pol, halo_window)
         with _timer(self.timings, "speckle"):
-            out = apply_speckle(cal, self.speckle) if self.speckle.kind != "none" else cal
+            out = self.speckle.apply(cal) if self.speckle.kind != "none" else cal
         rr, cc = int(window.row_off) - r0, int(window.col_off) - c0
         return out[rr : rr + int(window.height), cc : cc + int(window.width)]
 
