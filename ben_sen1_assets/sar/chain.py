@@ -447,7 +447,8 @@ def process_scene_to_tile(
                             else:
                                 line, pixel = geocode_grid_tiepoints(
                                     geometry, grid, dh.heights, dh.vertical_datum, window=gwin,
-                                    step=step, n_layers=config.tiepoint_layers, height_range=height_range)
+                                    step=step, n_layers=config.tiepoint_layers, height_range=height_range,
+                                    image_shape=shape)
                             need = grd_window_for(line, pixel, shape, margin=1)
                         del dh
                         if need is not None:

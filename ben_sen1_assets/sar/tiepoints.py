@@ -25,7 +25,7 @@ from .geocoding import GeocodingError, GeometryModel, RasterGrid, geocode_grid
 
 
 @numba.njit(cache=True, parallel=True)
-def _interp_tiepoints(heights, layer_h, node_line, node_pixel, step, out_line, out_pixel):
+def _interp_tiepoints(heights, layer_h, inv_den, node_line, node_pixel, step, off, out_line, out_pixel):
     h, w = heights.shape
     nl = layer_h.size
     inv = 1.0 / step
@@ -35,22 +35,22 @@ def _interp_tiepoints(heights, layer_h, node_line, node_pixel, step, out_line, o
         lw = np.empty(nl)
         for j in range(w):
             hh = heights[i, j]
-            if not np.isfinite(hh):
+            cj = j // step
+            if not np.isfinite(hh) or off[ci, cj]:
                 out_line[i, j] = np.nan
                 out_pixel[i, j] = np.nan
                 continue
-            cj = j // step
             fj = (j - cj * step) * inv
             w00 = (1.0 - fi) * (1.0 - fj)
             w01 = (1.0 - fi) * fj
             w10 = fi * (1.0 - fj)
             w11 = fi * fj
-            # Lagrange weights in height
+            # Lagrange weights in height (denominators precomputed)
             for a in range(nl):
-                p = 1.0
+                p = inv_den[a]
                 for b in range(nl):
                     if b != a:
-                        p *= (hh - layer_h[b]) / (layer_h[a] - layer_h[b])
+                        p *= hh - layer_h[b]
                 lw[a] = p
             sl = 0.0
             sp = 0.0
@@ -63,6 +63,20 @@ def _interp_tiepoints(heights, layer_h, node_line, node_pixel, step, out_line, o
                 sp += lw[a] * vp
             out_line[i, j] = sl
             out_pixel[i, j] = sp
+
+
+def _off_image(node_line: np.ndarray, node_pixel: np.ndarray, shape: tuple[int, int] | None, margin: float) -> np.ndarray:
+    """(cells) True where all 4 corner nodes of a tie-point cell, on every layer, lie beyond the
+    same image edge by more than ``margin`` px (then so does the whole cell)."""
+    ncr, ncc = node_line.shape[1] - 1, node_line.shape[2] - 1
+    if shape is None:
+        return np.zeros((ncr, ncc), np.bool_)
+    corners_l = np.stack([node_line[:, :-1, :-1], node_line[:, :-1, 1:], node_line[:, 1:, :-1], node_line[:, 1:, 1:]])
+    corners_p = np.stack([node_pixel[:, :-1, :-1], node_pixel[:, :-1, 1:], node_pixel[:, 1:, :-1], node_pixel[:, 1:, 1:]])
+    with np.errstate(invalid="ignore"):
+        off = ((corners_l < -margin).all(axis=(0, 1)) | (corners_l > shape[0] - 1 + margin).all(axis=(0, 1))
+               | (corners_p < -margin).all(axis=(0, 1)) | (corners_p > shape[1] - 1 + margin).all(axis=(0, 1)))
+    return off
 
 
 def tiepoint_grid(grid: RasterGrid, step: int) -> RasterGrid:
@@ -81,6 +95,8 @@ def geocode_grid_tiepoints(
     step: int = 16,
     n_layers: int = 3,
     height_range: tuple[float, float] | None = None,
+    image_shape: tuple[int, int] | None = None,
+    off_image_margin: float = 8.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """GRD (line, pixel) float32 for every pixel of ``grid`` (or ``window``), like
     :func:`.geocoding.geocode_grid` (same arguments and conventions) but solved on tie points
@@ -89,7 +105,9 @@ def geocode_grid_tiepoints(
 
     Results depend on the window origin and the height range: to make blocks of a larger grid
     agree with one run over it, start blocks on multiples of ``step`` and pass one
-    ``height_range`` to all."""
+    ``height_range`` to all. With ``image_shape`` (GRD lines, samples), pixels of tie-point
+    cells lying wholly more than ``off_image_margin`` px beyond an image edge get NaN (not
+    interpolated: nothing to sample there)."""
     grid = RasterGrid.of(grid)
     if window is not None:
         grid = grid.window(window)
@@ -121,6 +139,10 @@ def geocode_grid_tiepoints(
                                geodesy_step=max(1, min(4, nodes.shape[0] - 1, nodes.shape[1] - 1)))
         node_line[a] = nl
         node_pixel[a] = npx
-    _interp_tiepoints(np.ascontiguousarray(heights, dtype=np.float32), layers.astype(np.float64),
-                      node_line, node_pixel, int(step), line, pixel)
+    layers = layers.astype(np.float64)
+    inv_den = np.array([1.0 / np.prod([layers[a] - layers[b] for b in range(layers.size) if b != a])
+                        for a in range(layers.size)])
+    off = _off_image(node_line, node_pixel, image_shape, off_image_margin)
+    _interp_tiepoints(np.ascontiguousarray(heights, dtype=np.float32), layers, inv_den,
+                      node_line, node_pixel, int(step), off, line, pixel)
     return line, pixel

@@ -49,3 +49,19 @@ def test_tiepoints_flat_heights(geometry):
     line0, pixel0 = geocode_grid(geometry, tile, h, "ellipsoid", window=w)
     line1, pixel1 = geocode_grid_tiepoints(geometry, tile, h, "ellipsoid", window=w)
     assert np.nanmax(np.abs(line1 - line0)) < 0.01 and np.nanmax(np.abs(pixel1 - pixel0)) < 0.01
+
+
+def test_tiepoint_cells_off_the_image_are_nan(geometry):
+    tile = tile_grid("33TTG")
+    h = LocalDem(DEM_PATH, fill="nearest").read(tile, WINDOW).heights
+    shape = (8000, 22000)  # pretend the image ends inside the window (lines ≈7470–8685 there)
+    line0, pixel0 = geocode_grid(geometry, tile, h, "EGM96", window=WINDOW)
+    line1, pixel1 = geocode_grid_tiepoints(geometry, tile, h, "EGM96", window=WINDOW, image_shape=shape)
+    nan = np.isnan(line1)
+    assert 0.1 < nan.mean() < 0.9
+    np.testing.assert_allclose(line1[~nan], line0[~nan], atol=0.01)
+    np.testing.assert_allclose(pixel1[~nan], pixel0[~nan], atol=0.01)
+    # everything within 8 px of the image is kept; only pixels off the image are dropped
+    near = (line0 <= shape[0] - 1 + 8) & (pixel0 <= shape[1] - 1 + 8)
+    assert not nan[near].any()
+    assert ((line0[nan] > shape[0] - 1) | (pixel0[nan] > shape[1] - 1)).all()
