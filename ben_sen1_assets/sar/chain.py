@@ -36,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numba
 import numpy as np
 import rasterio
 from affine import Affine
@@ -44,7 +45,7 @@ from rasterio.windows import Window
 from .config import ProcessingConfig
 from .dem import DemError, DemSource
 from .errors import SafeError
-from .geocoding import GeometryModel, RasterGrid, geocode_grid, grd_window_for, resample_grd
+from .geocoding import GeometryModel, RasterGrid, geocode_grid, resample_grd
 from .radiometry import (
     border_valid_mask,
     calibrate,
@@ -270,6 +271,46 @@ class FilteredGrd:
         self.window = new
 
 
+@numba.njit(cache=True, parallel=True)
+def _extent_rows(line, pixel, lines, samples):
+    # per target row: min/max line and pixel of the points on the image (as grd_window_for)
+    h, w = line.shape
+    out = np.full((h, 4), np.nan)
+    for i in numba.prange(h):
+        l0 = np.inf
+        l1 = -np.inf
+        p0 = np.inf
+        p1 = -np.inf
+        for j in range(w):
+            a = line[i, j]
+            b = pixel[i, j]
+            if a > -1.0 and a < lines and b > -1.0 and b < samples:  # False for NaN
+                l0 = min(l0, a)
+                l1 = max(l1, a)
+                p0 = min(p0, b)
+                p1 = max(p1, b)
+        if l0 <= l1:
+            out[i, 0] = l0
+            out[i, 1] = l1
+            out[i, 2] = p0
+            out[i, 3] = p1
+    return out
+
+
+def grd_extent(line: np.ndarray, pixel: np.ndarray, image_shape: tuple[int, int], margin: int = 1) -> Window | None:
+    """Same result as :func:`.geocoding.grd_window_for` in one parallel pass (no temporaries)."""
+    rows = _extent_rows(line, pixel, float(image_shape[0]), float(image_shape[1]))
+    ok = np.isfinite(rows[:, 0])
+    if not ok.any():
+        return None
+    r = rows[ok]
+    l0 = max(int(np.floor(r[:, 0].min())) - margin, 0)
+    l1 = min(int(np.ceil(r[:, 1].max())) + margin + 1, image_shape[0])
+    p0 = max(int(np.floor(r[:, 2].min())) - margin, 0)
+    p1 = min(int(np.ceil(r[:, 3].max())) + margin + 1, image_shape[1])
+    return Window(p0, l0, p1 - p0, l1 - l0)
+
+
 def _coarse_grid(grid: RasterGrid, step: int) -> RasterGrid:
     """A grid of ~``step``-px cells exactly covering ``grid`` (so node centres lie inside it)."""
     h, w = grid.shape
@@ -449,7 +490,7 @@ def process_scene_to_tile(
                                     geometry, grid, dh.heights, dh.vertical_datum, window=gwin,
                                     step=step, n_layers=config.tiepoint_layers, height_range=height_range,
                                     image_shape=shape)
-                            need = grd_window_for(line, pixel, shape, margin=1)
+                            need = grd_extent(line, pixel, shape, margin=1)
                         del dh
                         if need is not None:
                             filtered.ensure(need)

@@ -65,3 +65,16 @@ def test_tiepoint_cells_off_the_image_are_nan(geometry):
     near = (line0 <= shape[0] - 1 + 8) & (pixel0 <= shape[1] - 1 + 8)
     assert not nan[near].any()
     assert ((line0[nan] > shape[0] - 1) | (pixel0[nan] > shape[1] - 1)).all()
+
+
+def test_grd_extent_equals_grd_window_for():
+    from ben_sen1_assets.sar.chain import grd_extent
+    from ben_sen1_assets.sar.geocoding import grd_window_for
+
+    rng = np.random.default_rng(5)
+    line = rng.uniform(-50, 1050, (200, 300)).astype(np.float32)
+    pixel = rng.uniform(-50, 2050, (200, 300)).astype(np.float32)
+    line[rng.random(line.shape) < 0.1] = np.nan
+    for shape in ((1000, 2000), (500, 700), (10, 10)):
+        assert grd_extent(line, pixel, shape) == grd_window_for(line, pixel, shape, margin=1)
+    assert grd_extent(line, pixel + 5000, (1000, 2000)) is None
