@@ -65,6 +65,29 @@ def _interp_tiepoints(heights, layer_h, inv_den, node_line, node_pixel, step, of
             out_pixel[i, j] = sp
 
 
+@numba.njit(cache=True, parallel=True)
+def _row_ranges(heights):
+    h, w = heights.shape
+    out = np.empty((h, 2))
+    for i in numba.prange(h):
+        lo = np.inf
+        hi = -np.inf
+        for j in range(w):
+            v = heights[i, j]
+            if np.isfinite(v):
+                lo = min(lo, v)
+                hi = max(hi, v)
+        out[i, 0] = lo
+        out[i, 1] = hi
+    return out
+
+
+def _finite_range(heights: np.ndarray) -> tuple[float, float]:
+    """(min, max) of the finite heights; (inf, -inf) if none."""
+    r = _row_ranges(heights)
+    return float(r[:, 0].min()), float(r[:, 1].max())
+
+
 def _off_image(node_line: np.ndarray, node_pixel: np.ndarray, shape: tuple[int, int] | None, margin: float) -> np.ndarray:
     """(cells) True where all 4 corner nodes of a tie-point cell, on every layer, lie beyond the
     same image edge by more than ``margin`` px (then so does the whole cell)."""
@@ -116,12 +139,12 @@ def geocode_grid_tiepoints(
         raise GeocodingError(f"heights shape {heights.shape} != target window shape {grid.shape}")
     if not (isinstance(step, int) and step >= 1) or not (isinstance(n_layers, int) and n_layers >= 1):
         raise GeocodingError(f"tie-point step and n_layers must be positive integers, got {step!r}, {n_layers!r}")
-    finite = np.isfinite(heights)
-    line = np.full(grid.shape, np.nan, np.float32)
-    pixel = np.full(grid.shape, np.nan, np.float32)
-    if not finite.any():
-        return line, pixel
-    lo, hi = float(np.min(heights, where=finite, initial=np.inf)), float(np.max(heights, where=finite, initial=-np.inf))
+    heights = np.ascontiguousarray(heights, dtype=np.float32)
+    lo, hi = _finite_range(heights)
+    if not lo <= hi:  # no finite height
+        return np.full(grid.shape, np.nan, np.float32), np.full(grid.shape, np.nan, np.float32)
+    line = np.empty(grid.shape, np.float32)
+    pixel = np.empty(grid.shape, np.float32)
     if height_range is not None:
         lo, hi = min(lo, float(height_range[0])), max(hi, float(height_range[1]))
     if hi - lo < 1e-3:
@@ -143,6 +166,6 @@ def geocode_grid_tiepoints(
     inv_den = np.array([1.0 / np.prod([layers[a] - layers[b] for b in range(layers.size) if b != a])
                         for a in range(layers.size)])
     off = _off_image(node_line, node_pixel, image_shape, off_image_margin)
-    _interp_tiepoints(np.ascontiguousarray(heights, dtype=np.float32), layers, inv_den,
+    _interp_tiepoints(heights, layers, inv_den,
                       node_line, node_pixel, int(step), off, line, pixel)
     return line, pixel
