@@ -185,6 +185,8 @@ def compare(ours: str, sarsen: str) -> dict:
     d = 10 * np.log10(x[ok] / y[ok])
     return {"pixels": int(ok.sum()), "median_abs_db": round(float(np.median(np.abs(d))), 4),
             "p95_abs_db": round(float(np.percentile(np.abs(d), 95)), 4),
+            "p99_abs_db": round(float(np.percentile(np.abs(d), 99)), 4),
+            "identical_fraction": round(float(np.mean(x[ok] == y[ok])), 4),
             "mean_ratio_db": round(float(10 * np.log10(x[ok].mean() / y[ok].mean())), 4)}
 
 

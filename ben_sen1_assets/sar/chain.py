@@ -464,60 +464,62 @@ def process_scene_to_tile(
         try:
             tmp = Path(stage.name) / "tile.tif"
             # GDAL's block cache defaults to 5 % of RAM: bound it (part of the memory budget)
-            with rasterio.Env(GDAL_CACHEMAX=256), rasterio.open(tmp, "w", **profile) as dst:
-                for b, p in enumerate(pols, 1):
-                    dst.set_band_description(b, p)
-                dst.update_tags(**tags)
-                n_blocks = math.ceil(height / block_rows)
-                for k in range(n_blocks):
-                    r0 = k * block_rows
-                    bh = min(block_rows, height - r0)
-                    bwin = Window(0, r0, width, bh)
-                    c_lo = int(math.floor(r0 / coarse_row_px)) - 1
-                    c_hi = int(math.ceil((r0 + bh) / coarse_row_px)) + 1
-                    hit = row_hit[max(c_lo, 0) : min(c_hi, row_hit.size)].any()
-                    bands = None
-                    if hit:
-                        gwin = Window(window.col_off, window.row_off + r0, width, bh)
-                        with _timer(timings, "dem"):
-                            dh = dem.read(grid, gwin)
-                        with _timer(timings, "geocoding"):
-                            if config.geocoding == "exact":
-                                line, pixel = geocode_grid(geometry, grid, dh.heights, dh.vertical_datum,
-                                                           window=gwin, geodesy_step=config.geodesy_step)
+            try:
+                with rasterio.Env(GDAL_CACHEMAX=256), rasterio.open(tmp, "w", **profile) as dst:
+                    for b, p in enumerate(pols, 1):
+                        dst.set_band_description(b, p)
+                    dst.update_tags(**tags)
+                    n_blocks = math.ceil(height / block_rows)
+                    for k in range(n_blocks):
+                        r0 = k * block_rows
+                        bh = min(block_rows, height - r0)
+                        bwin = Window(0, r0, width, bh)
+                        c_lo = int(math.floor(r0 / coarse_row_px)) - 1
+                        c_hi = int(math.ceil((r0 + bh) / coarse_row_px)) + 1
+                        hit = row_hit[max(c_lo, 0) : min(c_hi, row_hit.size)].any()
+                        bands = None
+                        if hit:
+                            gwin = Window(window.col_off, window.row_off + r0, width, bh)
+                            with _timer(timings, "dem"):
+                                dh = dem.read(grid, gwin)
+                            with _timer(timings, "geocoding"):
+                                if config.geocoding == "exact":
+                                    line, pixel = geocode_grid(geometry, grid, dh.heights, dh.vertical_datum,
+                                                               window=gwin, geodesy_step=config.geodesy_step)
+                                else:
+                                    line, pixel = geocode_grid_tiepoints(
+                                        geometry, grid, dh.heights, dh.vertical_datum, window=gwin,
+                                        step=step, n_layers=config.tiepoint_layers, height_range=height_range,
+                                        image_shape=shape)
+                                need = grd_extent(line, pixel, shape, margin=1)
+                            del dh
+                            if need is not None:
+                                filtered.ensure(need)
+                                bands = []
+                                for p in pols:
+                                    with _timer(timings, "resample"):
+                                        v = resample_grd(filtered.data[p], filtered.window, line, pixel, config.resampling)
+                                    if config.output_scale == "db":
+                                        with _timer(timings, "scale"):
+                                            v = to_db(v)
+                                    bands.append(v)
+                            del line, pixel
+                        with _timer(timings, "write"):
+                            if bands is None:
+                                nan = np.full((bh, width), np.nan, np.float32)
+                                for b in range(len(pols)):
+                                    dst.write(nan, b + 1, window=bwin)
                             else:
-                                line, pixel = geocode_grid_tiepoints(
-                                    geometry, grid, dh.heights, dh.vertical_datum, window=gwin,
-                                    step=step, n_layers=config.tiepoint_layers, height_range=height_range,
-                                    image_shape=shape)
-                            need = grd_extent(line, pixel, shape, margin=1)
-                        del dh
-                        if need is not None:
-                            filtered.ensure(need)
-                            bands = []
-                            for p in pols:
-                                with _timer(timings, "resample"):
-                                    v = resample_grd(filtered.data[p], filtered.window, line, pixel, config.resampling)
-                                if config.output_scale == "db":
-                                    with _timer(timings, "scale"):
-                                        v = to_db(v)
-                                bands.append(v)
-                        del line, pixel
-                    with _timer(timings, "write"):
-                        if bands is None:
-                            nan = np.full((bh, width), np.nan, np.float32)
-                            for b in range(len(pols)):
-                                dst.write(nan, b + 1, window=bwin)
-                        else:
-                            fin_all = np.ones((bh, width), bool)
-                            for b, (p, v) in enumerate(zip(pols, bands)):
-                                fin = np.isfinite(v)
-                                n_valid[p] += int(fin.sum())
-                                fin_all &= fin
-                                dst.write(v, b + 1, window=bwin)
-                            n_all_valid += int(fin_all.sum())
-                    say((k + 1) / n_blocks, f"{prod.name}: block {k + 1}/{n_blocks} (rows {r0}..{r0 + bh - 1})")
-            filtered.close()
+                                fin_all = np.ones((bh, width), bool)
+                                for b, (p, v) in enumerate(zip(pols, bands)):
+                                    fin = np.isfinite(v)
+                                    n_valid[p] += int(fin.sum())
+                                    fin_all &= fin
+                                    dst.write(v, b + 1, window=bwin)
+                                n_all_valid += int(fin_all.sum())
+                        say((k + 1) / n_blocks, f"{prod.name}: block {k + 1}/{n_blocks} (rows {r0}..{r0 + bh - 1})")
+            finally:
+                filtered.close()
             filtered.data = {}  # release the GRD cache before the COG conversion
             total = float(height * width)
             if filtered.read_window is None:

@@ -186,3 +186,19 @@ def test_bad_requests_are_clear_errors(rome_a, tmp_path):
     with pytest.raises(MissingFileError, match="HH"):
         process_scene_to_tile(rome_a, ENTRY.tile, tmp_path / "x.tif", window=WINDOW, config=CONFIG.replace(polarisations=("HH",)))
     assert not (tmp_path / "x.tif").exists()
+
+
+def test_real_rome_sample_placeholder_pixels_give_all_nan(tmp_path):
+    """The real S1B sample (VV only) has an all-zero placeholder measurement: DN 0 is no data,
+    start_time as in its manifest.safe (safe:startTime 2021-12-23T05:11:22.594441),
+    so the tile window is covered by the footprint but has no valid pixel."""
+    from .conftest import S1B_2021_ROME, safe_path
+
+    out = tmp_path / "rome_real.tif"
+    w = Window(WINDOW.col_off, WINDOW.row_off, 240, 240)
+    r = process_scene_to_tile(safe_path(S1B_2021_ROME), ENTRY.tile, out, window=w,
+                              config=CONFIG.replace(polarisations=("VV",)))
+    data, profile, tags, descriptions, *_ = _read(out)
+    assert r.covered and r.valid_fraction == 0.0 and np.isnan(data).all()
+    assert descriptions == ("VV",) and tags["source_product"] == S1B_2021_ROME
+    assert tags["relative_orbit"] == "22" and tags["start_time"] == "2021-12-23T05:11:22.594441Z"
