@@ -32,6 +32,7 @@ import math
 import os
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,7 +172,10 @@ class FilteredGrd:
         self.strip_rows = int(strip_rows)
         self.shape = product.annotation(polarisations[0]).shape
         self.edge_trim = uses_edge_trim(self.params, product.manifest.ipf)
-        self._datasets = {p: product.open_measurement(p) for p in polarisations}
+        with warnings.catch_warnings():
+            # measurement TIFFs carry GCPs, not a geotransform: rasterio's warning says nothing here
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            self._datasets = {p: product.open_measurement(p) for p in polarisations}
         for p, ds in self._datasets.items():
             if (ds.height, ds.width) != self.shape:
                 raise ChainError(
