@@ -183,11 +183,12 @@ def compare(ours: str, sarsen: str) -> dict:
         assert x.shape == y.shape, (x.shape, y.shape)
     ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
     d = 10 * np.log10(x[ok] / y[ok])
-    return {"pixels": int(ok.sum()), "median_abs_db": round(float(np.median(np.abs(d))), 4),
-            "p95_abs_db": round(float(np.percentile(np.abs(d), 95)), 4),
-            "p99_abs_db": round(float(np.percentile(np.abs(d), 99)), 4),
+    return {"pixels": int(ok.sum()), "median_abs_db": round(float(np.median(np.abs(d))), 7),
+            "p95_abs_db": round(float(np.percentile(np.abs(d), 95)), 7),
+            "p99_abs_db": round(float(np.percentile(np.abs(d), 99)), 7),
+            "max_abs_db": round(float(np.max(np.abs(d))), 7),
             "identical_fraction": round(float(np.mean(x[ok] == y[ok])), 4),
-            "mean_ratio_db": round(float(10 * np.log10(x[ok].mean() / y[ok].mean())), 4)}
+            "mean_ratio_db": round(float(10 * np.log10(x[ok].mean() / y[ok].mean())), 7)}
 
 
 def main() -> None:
