@@ -188,6 +188,7 @@ def compare(ours: str, sarsen: str) -> dict:
             "p99_abs_db": round(float(np.percentile(np.abs(d), 99)), 7),
             "max_abs_db": round(float(np.max(np.abs(d))), 7),
             "identical_fraction": round(float(np.mean(x[ok] == y[ok])), 4),
+            "fraction_over_0p01_db": round(float(np.mean(np.abs(d) > 0.01)), 4),  # nearest picks another GRD pixel
             "mean_ratio_db": round(float(10 * np.log10(x[ok].mean() / y[ok].mean())), 7)}
 
 
