@@ -202,3 +202,57 @@ def test_real_rome_sample_placeholder_pixels_give_all_nan(tmp_path):
     assert r.covered and r.valid_fraction == 0.0 and np.isnan(data).all()
     assert descriptions == ("VV",) and tags["source_product"] == S1B_2021_ROME
     assert tags["relative_orbit"] == "22" and tags["start_time"] == "2021-12-23T05:11:22.594441Z"
+
+
+# -- an ascending product (GRD lines run south → north: the rolling GRD cache moves backwards) ----
+
+FRANCE = load_demo_catalog().get("31TEL_20210809")
+FRANCE_WINDOW = tile_window(FRANCE)
+
+
+@pytest.fixture(scope="module")
+def france_a(tmp_path_factory):
+    """The demo archive's small France product: flat terrain (median geolocation-grid height,
+    ellipsoidal) with a synthetic elliptic lake; S1A ascending."""
+    product = next(p for p in demo_products() if p.label == "france-a")
+    path = build_product(product, tmp_path_factory.mktemp("demo_fr"), seed=20211223)
+    with open_safe(path) as p:
+        height = float(np.median(p.annotation("VV").geolocation_grid.height))
+    return path, ProcessingConfig(dem=DemConfig.constant(height, "ellipsoid"))
+
+
+def test_ascending_blocks_and_sigma0(france_a, tmp_path):
+    path, config = france_a
+    config = config.replace(output_scale="linear")
+    a = process_scene_to_tile(path, FRANCE.tile, tmp_path / "a.tif", window=FRANCE_WINDOW, config=config, block_rows=128)
+    b = process_scene_to_tile(path, FRANCE.tile, tmp_path / "b.tif", window=FRANCE_WINDOW, config=config, block_rows=2048)
+    assert a.tags["pass_direction"] == "ASCENDING" and a.covered
+    x, *_ = _read(tmp_path / "a.tif")
+    y, *_ = _read(tmp_path / "b.tif")
+    np.testing.assert_allclose(x, y, rtol=0, atol=1e-5, equal_nan=True)
+    assert a.valid_fraction > 0.3
+    # σ0 of the land (away from the lake) = k_land·cos²θ of the generator, within 0.2 dB
+    model = BackscatterModel()
+    lon_c, lat_c, a_lon, b_lat = 3.345, 45.515, 0.012, 0.008  # demo_archive.scenes.FRANCE_LAKE
+    tile = FRANCE.tile
+    rows, cols = np.mgrid[0:FRANCE_WINDOW.height, 0:FRANCE_WINDOW.width]
+    grid = tile.transform @ Affine.translation(FRANCE_WINDOW.col_off, FRANCE_WINDOW.row_off)
+    xs, ys = grid.c + grid.a * (cols + 0.5), grid.f + grid.e * (rows + 0.5)
+    lon, lat = tile._to_wgs84.transform(xs, ys)
+    land = ((lon - lon_c) / (1.5 * a_lon)) ** 2 + ((lat - lat_c) / (1.5 * b_lat)) ** 2 > 1.0
+    with open_safe(path) as product:
+        ann = product.annotation("VV")
+        line, pixel = geocode_grid(GeometryModel.from_annotation(ann), tile,
+                                   np.full(land.shape, config.dem.height, np.float32), "ellipsoid", window=FRANCE_WINDOW)
+        g = ann.geolocation_grid
+        inc = RegularGridInterpolator((np.unique(g.line).astype(float), np.unique(g.pixel).astype(float)),
+                                      g.as_2d("incidence_angle"), bounds_error=False, fill_value=np.nan)((line, pixel))
+    for band, pol in enumerate(("VV", "VH")):
+        ok = land & np.isfinite(x[band]) & np.isfinite(inc)
+        assert ok.sum() > 100_000
+        expected = model.k_land * np.cos(np.radians(inc[ok])) ** model.n_land * model.pol_factor(pol)
+        assert abs(10 * np.log10(x[band][ok].mean() / expected.mean())) < 0.2, pol
+    # the lake is darker than the land by several dB (k_water·cos⁸ vs k_land·cos²)
+    lake = (((lon - lon_c) / a_lon) ** 2 + ((lat - lat_c) / b_lat) ** 2 < 0.5) & np.isfinite(x[0])
+    assert lake.sum() > 1000
+    assert 10 * np.log10(x[0][lake].mean() / x[0][land & np.isfinite(x[0])].mean()) < -5
