@@ -12,7 +12,8 @@ How it stays fast and small (DESIGN.md decisions 1, 2):
    tile row blocks that miss the image are not processed.
 2. The tile window is processed in row blocks (``block_rows``, default 1024 rows × the window
    width). Per block: DEM heights → GRD (line, pixel) of every target pixel (computed once, shared
-   by all polarisations) → the GRD window those need (:func:`.geocoding.grd_window_for`).
+   by all polarisations; by default tie-point geocoding, :mod:`.tiepoints`, ≤ 0.01 px from the
+   per-pixel solve) → the GRD window those need (:func:`grd_extent`).
 3. Radiometry + speckle filter of GRD pixels are computed only for that GRD window, in strips of
    ≤ ``strip_rows`` lines read with the filter's halo, and kept in a rolling float32 cache: the
    next block reuses the lines it shares with the previous one (consecutive tile blocks map to
