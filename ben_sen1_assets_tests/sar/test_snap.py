@@ -30,6 +30,7 @@ import shapely.wkt
 from rasterio.windows import Window
 
 from ben_sen1_assets.grid import tile_grid
+from ben_sen1_assets.sar.chain import ChainResult
 from ben_sen1_assets.sar.config import ConfigError, DemConfig, ProcessingConfig
 from ben_sen1_assets.sar.snap import (
     GPT_ENV,
@@ -57,6 +58,7 @@ TILE = tile_grid("33TTG")  # Rome; UL (199980, 4700040), EPSG:32633
 WINDOW = Window(col_off=9000, row_off=4320, width=120, height=120)  # patch 75_36, over the Rome DEM
 NEW_IPF = safe_path(S1A_2021_DESC)  # IPF 003.31
 OLD_IPF = safe_path(S1A_2015_OLD)  # IPF 002.70
+ROME = safe_path(S1B_2021_ROME)  # IPF 003.40, footprint covers WINDOW (metadata only: no VH files)
 SNAP_MISSING = "SNAP gpt not found: set SNAP_GPT or install SNAP"
 
 
@@ -412,30 +414,67 @@ def _expected_db(window: Window) -> np.ndarray:
     return exp
 
 
+def _read_cog(path):
+    with rasterio.open(path) as ds:
+        return ds.read(), ds.transform, ds.crs, ds.descriptions, ds.tags()
+
+
 def test_snap_processor_end_to_end_with_fake_gpt(fake_gpt, tmp_path):
-    result = SnapProcessor(workdir=tmp_path / "work").process_scene_to_tile(NEW_IPF, TILE, WINDOW, ProcessingConfig())
-    assert set(result.data) == {"VV", "VH"}
-    assert result.transform == TILE.transform @ rasterio.Affine.translation(9000, 4320)
-    assert result.tile == "33TTG" and result.product == S1A_2021_DESC
+    out = tmp_path / "cog" / "33TTG.tif"
+    messages = []
+    result = SnapProcessor(workdir=tmp_path / "work").process_scene_to_tile(
+        ROME, TILE, out, WINDOW, ProcessingConfig(), progress=lambda f, m: messages.append((f, m)))
+    assert isinstance(result, ChainResult)  # the own chain's result type
+    assert result.covered and result.output == str(out) and result.product == S1B_2021_ROME
+    assert result.tile_window == WINDOW
+    data, transform, crs, descriptions, tags = _read_cog(out)
+    assert descriptions == ("VV", "VH") and data.dtype == np.float32 and data.shape == (2, 120, 120)
+    assert transform == TILE.transform @ rasterio.Affine.translation(9000, 4320) and crs.to_epsg() == 32633
     exp = _expected_db(WINDOW)
-    for arr in result.data.values():
-        assert arr.dtype == np.float32 and arr.shape == (120, 120)
-        np.testing.assert_array_equal(arr, exp)
+    for band in data:
+        np.testing.assert_array_equal(band, exp)
     assert result.valid_fraction == pytest.approx(119 / 120)
-    assert result.config == ProcessingConfig().to_dict() and result.scale == "db"
-    assert any("Refined Lee" in n for n in result.notes)
+    assert result.band_valid_fraction == {"VV": pytest.approx(119 / 120), "VH": pytest.approx(119 / 120)}
+    # provenance as the own chain writes it, plus the backend
+    assert tags["source_product"] == S1B_2021_ROME and tags["ipf_version"] == "003.40"
+    assert tags["backend"] == "snap" and tags["units"] == "dB" and tags["quantity"] == "sigma0"
+    assert ProcessingConfig.from_json(tags["processing"]) == ProcessingConfig()
+    assert result.fingerprint == tags["processing_fingerprint"] != ProcessingConfig().fingerprint()
+    assert any("Refined Lee" in n for n in json.loads(tags["snap_notes"]))
+    assert messages[-1][0] == 1.0 and [f for f, _ in messages] == sorted(f for f, _ in messages)
+    assert {"open", "snap", "read_back", "cog", "total"} <= set(result.timings)
 
 
 def test_snap_processor_linear_and_constant_dem(fake_gpt, tmp_path):
     cfg = ProcessingConfig(output_scale="linear", polarisations=("VV",), dem=DemConfig.constant(50.0))
-    result = SnapProcessor(workdir=tmp_path / "work").process_scene_to_tile(NEW_IPF, TILE, WINDOW, cfg)
+    work = tmp_path / "work"
+    result = SnapProcessor(workdir=work).process_scene_to_tile(ROME, TILE, tmp_path / "o.tif", WINDOW, cfg)
+    data, *_ , tags = _read_cog(tmp_path / "o.tif")
     exp = 10 ** (_expected_db(WINDOW) / 10)
-    np.testing.assert_allclose(result.data["VV"], exp.astype("float32"), rtol=1e-6)
-    tc = params(nodes(result.graph_xml)["Terrain-Correction"])
+    np.testing.assert_allclose(data[0], exp.astype("float32"), rtol=1e-6)
+    graph_xml = next(work.rglob("graph.xml")).read_text()
+    tc = params(nodes(graph_xml)["Terrain-Correction"])
     with rasterio.open(tc["externalDEMFile"]) as ds:
         assert np.all(ds.read(1) == 50.0)
     assert tc["externalDEMApplyEGM"] == "false"  # constant height above the ellipsoid
-    assert result.config["dem"]["kind"] == "constant"  # the config as asked is recorded
+    assert result.parameters["dem"]["kind"] == "constant"  # the config as asked is recorded
+    assert tags["units"] == "linear" and tags["dem"].startswith("constant height 50.0 m")
+
+
+def test_snap_processor_accepts_chain_dem_sources_and_skips_uncovered(fake_gpt, tmp_path):
+    from ben_sen1_assets.sar.dem import LocalDem
+
+    work = tmp_path / "work"
+    SnapProcessor(workdir=work).process_scene_to_tile(
+        ROME, TILE, tmp_path / "o.tif", WINDOW, ProcessingConfig(polarisations=("VV",)), dem=LocalDem(ROME_DEM))
+    tc = params(nodes(next(work.rglob("graph.xml")).read_text())["Terrain-Correction"])
+    assert tc["externalDEMFile"] == str(ROME_DEM.resolve()) and tc["externalDEMApplyEGM"] == "true"
+    # the Mozambique product's footprint misses tile 33TTG: no SNAP run, nothing written
+    _, record = fake_gpt
+    record.unlink()
+    result = SnapProcessor().process_scene_to_tile(NEW_IPF, TILE, tmp_path / "none.tif", Window(0, 0, 120, 120))
+    assert not result.covered and "footprint" in result.reason and result.output is None
+    assert not record.exists() and not (tmp_path / "none.tif").exists()
 
 
 def test_read_snap_output_rejects_half_pixel_grid(tmp_path):
@@ -464,16 +503,29 @@ def _real_gpt() -> Path | None:
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
 @pytest.mark.skipif(_real_gpt() is None, reason=SNAP_MISSING)
-def test_real_snap_run_on_tile_grid(tmp_path):
-    """S1B Rome sample (VV only, all-zero DN) + the Rome DEM: SNAP must run the graph and write
-    outputs on the S2 tile grid (read_snap_output checks CRS, 10 m, whole-pixel alignment)."""
-    cfg = ProcessingConfig(polarisations=("VV",), speckle_filter=SpeckleFilter(kind="none"),
-                           dem=DemConfig.local(ROME_DEM))
-    result = SnapProcessor(gpt=_real_gpt(), memory="4G", workdir=tmp_path).process_scene_to_tile(
-        safe_path(S1B_2021_ROME), TILE, WINDOW, cfg)
-    assert result.data["VV"].shape == (120, 120)
-    written = next(tmp_path.rglob("snap_VV.tif"))
-    with rasterio.open(written) as ds:
-        col = (ds.transform.c - TILE.transform.c) / 10
-        row = (TILE.transform.f - ds.transform.f) / 10
-    assert col == round(col) and row == round(row)
+def test_real_snap_matches_own_chain_on_demo_product(tmp_path):
+    """Peer check when SNAP is installed: the demo product "rome-a" (real S1B Rome metadata,
+    simulated σ0 with speckle) through SNAP and through the own chain, both boxcar 5×5, Rome DEM.
+    SNAP's output must land on the same grid (read-back checks CRS and whole-pixel alignment),
+    and agree within 1 dB median per pixel and 0.3 dB in the window mean on pixels valid in both
+    (the two differ by sub-pixel geometry conventions and SNAP's border/noise handling)."""
+    from ben_sen1_assets.demo_archive import build_product, demo_products
+    from ben_sen1_assets.sar.chain import process_scene_to_tile
+
+    product = next(p for p in demo_products() if p.label == "rome-a")
+    zip_path = build_product(product, tmp_path / "demo", seed=20211223)
+    window = Window(9000, 4320, 240, 240)
+    speckle = SpeckleFilter(kind="boxcar", window=5)
+    ours = process_scene_to_tile(zip_path, TILE, tmp_path / "ours.tif", window,
+                                 ProcessingConfig(speckle_filter=speckle, dem=DemConfig.local(ROME_DEM, fill="nearest")))
+    snap = SnapProcessor(gpt=_real_gpt(), memory="4G", workdir=tmp_path / "snap").process_scene_to_tile(
+        zip_path, TILE, tmp_path / "snap.tif", window,
+        ProcessingConfig(speckle_filter=speckle, dem=DemConfig.local(ROME_DEM)))
+    a, ta, *_ = _read_cog(ours.output)
+    b, tb, *_ = _read_cog(snap.output)
+    assert ta == tb and a.shape == b.shape
+    both = np.isfinite(a) & np.isfinite(b)
+    assert both.mean() > 0.5, f"only {both.mean():.1%} of pixels valid in both outputs"
+    diff = np.abs(a[both] - b[both])
+    assert np.median(diff) < 1.0
+    assert abs(float(np.mean(a[both]) - np.mean(b[both]))) < 0.3
