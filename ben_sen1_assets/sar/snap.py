@@ -96,6 +96,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -619,6 +620,16 @@ def find_gpt(search_dirs: Sequence[str | os.PathLike] | None = None) -> Path:
 _PERCENT = re.compile(rb"(\d{1,3})\s?%")
 
 
+def _kill_tree(proc: subprocess.Popen) -> None:
+    try:
+        if os.name == "posix":
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def _tail(lines: deque) -> str:
     return b"".join(lines).decode("utf-8", "replace")[-4000:]
 
@@ -664,14 +675,16 @@ def run_graph(
         for path in outputs.values():
             path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=wd)
+            # own session: a timeout kills gpt's launcher *and* the JVM it starts
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=wd,
+                                    start_new_session=os.name == "posix")
         except OSError as exc:
             raise SnapRunError(f"cannot start SNAP gpt {exe}: {exc}") from exc
         err_tail: deque = deque(maxlen=200)
         out_tail: deque = deque(maxlen=200)
         reader = threading.Thread(target=lambda: err_tail.extend(iter(proc.stderr.readline, b"")), daemon=True)
         reader.start()
-        timer = threading.Timer(timeout, proc.kill) if timeout else None
+        timer = threading.Timer(timeout, _kill_tree, (proc,)) if timeout else None
         if timer:
             timer.start()
         done = 0

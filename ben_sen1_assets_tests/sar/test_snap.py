@@ -12,11 +12,8 @@ SNAP's ``CrsGeoCoding`` reference pixel 0.5, 0.5). A real SNAP run is skipped wh
 from __future__ import annotations
 
 import json
-import math
-import os
 import stat
 import sys
-import textwrap
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -294,6 +291,9 @@ from affine import Affine
 
 args = sys.argv[1:]
 json.dump(args, open(os.environ["FAKE_GPT_RECORD"], "w"))
+if os.environ.get("FAKE_GPT_SLEEP"):
+    sys.stdout.write("....10%"); sys.stdout.flush()
+    time.sleep(float(os.environ["FAKE_GPT_SLEEP"]))
 if os.environ.get("FAKE_GPT_FAIL"):
     sys.stdout.write("Executing processing graph\n....10%"); sys.stdout.flush()
     sys.stderr.write("INFO: org.esa.snap.core.gpf.operators.tooladapter.ToolAdapterIO: Initializing external tool adapters\n")
@@ -394,6 +394,15 @@ def test_run_graph_failure_reports_stderr_tail(fake_gpt, monkeypatch, tmp_path):
     assert "[NodeId: Terrain-Correction] The DEM 'Copernicus 30m Global DEM' is not installed" in str(exc.value)
     assert "Terrain-Correction" in exc.value.stderr_tail
     assert not list(tmp_path.glob("o_*.tif"))
+
+
+def test_run_graph_timeout_kills_gpt(fake_gpt, monkeypatch, tmp_path):
+    monkeypatch.setenv("FAKE_GPT_SLEEP", "60")
+    xml = build_graph(NEW_IPF, TILE, WINDOW, ProcessingConfig(), None, tmp_path / "o.tif")
+    t0 = time.perf_counter()
+    with pytest.raises(SnapRunError, match="killed after the timeout"):
+        run_graph(xml, timeout=3)
+    assert time.perf_counter() - t0 < 20
 
 
 def test_run_graph_missing_gpt(tmp_path):
