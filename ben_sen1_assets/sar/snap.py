@@ -453,7 +453,8 @@ def graph_nodes(
     def add(node_id: str, operator: str, parameters: dict[str, Any]) -> None:
         nodes.append(GraphNode(node_id, operator, nodes[-1].id if nodes else None, parameters))
 
-    add("Read", "Read", {"file": str(product_file), "copyMetadata": True})
+    # only parameters every SNAP ≥ 8 knows (GPF rejects unknown ones); defaults are left out
+    add("Read", "Read", {"file": str(product_file)})
     if border_node:
         add("Remove-GRD-Border-Noise", "Remove-GRD-Border-Noise",
             {"selectedPolarisations": pols, "borderLimit": int(config.border_limit),
@@ -496,7 +497,7 @@ def graph_nodes(
         "saveSelectedSourceBand": True,
         "applyRadiometricNormalization": False,
     })
-    add("Subset", "Subset", {"geoRegion": _window_geo_region(tile_grid, window), "copyMetadata": True})
+    add("Subset", "Subset", {"geoRegion": _window_geo_region(tile_grid, window)})
     if config.output_scale == "db":
         add("LinearToFromdB", "LinearToFromdB", {})
     last = nodes[-1].id
