@@ -37,6 +37,7 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
+import rasterio
 import xarray as xr
 import zarr
 from rasterio.windows import Window
@@ -50,7 +51,7 @@ from ben_sen1_assets.grid.patches import N_PATCHES_PER_SIDE, PATCH_SIZE_PX, chec
 from ben_sen1_assets.grid.tile import RESOLUTION_M, tile_grid
 
 from .errors import OutputError
-from .mosaic import read_mosaic_sources
+from .mosaic import gdal_env, read_mosaic_sources
 
 __all__ = [
     "BANDS",
@@ -255,15 +256,15 @@ def patch_dataset(
     names (``s2v1_name``, ``v2_patch_id``, ``s1_name_bigearthnet``; "" where the patch is not in
     BigEarthNet). For whole tiles use :func:`write_patch_store`, which streams.
     """
-    m = _Mosaic(mosaic)
-    try:
-        todo = _check_patches(m, patches)
-        if not todo:
-            raise OutputError(f"{m.path}: no whole patch inside the mosaic window {m.window}")
-        parts = list(_batches(m, todo, _key(m, partition_key), batch_size=len(todo)))
-    finally:
-        m.close()
-    return parts[0]
+    with rasterio.Env(**gdal_env()):
+        m = _Mosaic(mosaic)
+        try:
+            todo = _check_patches(m, patches)
+            if not todo:
+                raise OutputError(f"{m.path}: no whole patch inside the mosaic window {m.window}")
+            return next(_batches(m, todo, _key(m, partition_key), batch_size=len(todo)))
+        finally:
+            m.close()
 
 
 def write_patch_store(
@@ -276,8 +277,12 @@ def write_patch_store(
 ) -> int:
     """Cut the patches of a mosaic COG into the Zarr v3 store ``out`` (atomically); returns
     the number of patches. Memory ~ ``batch_size`` x 115 kB (default 10 patch rows, ~105 MB)."""
+    with rasterio.Env(**gdal_env()):
+        return _write_patch_store(mosaic, UPath(out), patches, partition_key, batch_size)
+
+
+def _write_patch_store(mosaic, out: UPath, patches, partition_key, batch_size: int) -> int:
     m = _Mosaic(mosaic)
-    out = UPath(out)
     n = 0
     try:
         todo = _check_patches(m, patches)
