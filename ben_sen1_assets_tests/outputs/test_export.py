@@ -176,3 +176,30 @@ def test_mapping_csv_and_geoparquet(tmp_path, store_87, two_products):
 
     with pytest.raises(OutputError, match="no patch stores"):
         mapping_frame([])
+
+
+def test_outputs_on_s3(tmp_path, s3_bucket, two_products):
+    """Mosaic, patch store, mapping and v1 export on an S3 API (moto server on 127.0.0.1)."""
+    base, options = s3_bucket
+    root = UPath(base, **options)
+    paths, _ = two_products
+    # the per-product COGs on S3 too
+    remote = []
+    for p in paths:
+        dst = root / "preprocessed" / p.name
+        dst.fs.put_file(str(p.path), dst.path)
+        remote.append(dst)
+    mosaic = root / "mosaics" / "33UUP_20170613.tif"
+    mosaic_tile(remote, MGRS, S2_SENSING, mosaic, patch_choice=CHOICE)
+    store = root / "patches" / "33UUP_20170613.zarr"
+    assert write_patch_store(mosaic, store) == 9
+    gdf = mapping_frame([store])
+    assert len(gdf) == 9 and set(gdf["s1_name"].str[:32]) == {
+        "S1A_IW_GRDH_1SDV_20170613T165043", "S1B_IW_GRDH_1SDV_20170612T165809"}
+    out = root / "export" / "BigEarthNet-S1-v1.0"
+    names = export_bigearthnet_v1([store], out, min_valid_fraction=0.0)
+    assert len(names) == 9
+    keys = out.fs.find(out.path)
+    assert len(keys) == 27 and sum(k.endswith("_labels_metadata.json") for k in keys) == 9
+    local = patch_dataset(mosaic)  # read straight from S3
+    assert list(local["s1_name"].values) == list(gdf["s1_name"])
