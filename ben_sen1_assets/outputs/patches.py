@@ -66,6 +66,9 @@ __all__ = [
 BANDS = ("VV", "VH")
 VARIABLE = "backscatter"
 PATCH_CHUNKS = (1, len(BANDS), PATCH_SIZE_PX, PATCH_SIZE_PX)
+# Zarr v3 shards of one patch row (91 patches, ~10 MB): one object per shard instead of one per
+# patch (8,281 files and ~25k folders for a tile); a patch is still read alone (its inner chunk)
+PATCHES_PER_SHARD = N_PATCHES_PER_SIDE
 _STR_COORDS = ("s1_name", "s2v1_name", "v2_patch_id", "s1_name_bigearthnet", "scene_source", "scene_sources")
 
 
@@ -89,6 +92,7 @@ class _Mosaic:
         col = round((tr.c - self.tile.ulx) / RESOLUTION_M)
         row = round((self.tile.uly - tr.f) / RESOLUTION_M)
         self.window = Window(col, row, self.src.width, self.src.height)
+        self._cached: tuple[int, np.ndarray] | None = None
         names = list(self.src.descriptions)
         try:
             self.band_index = [names.index(b) + 1 for b in (*BANDS, self.meta["source_band"])]
@@ -98,10 +102,24 @@ class _Mosaic:
     def close(self) -> None:
         self.src.close()
 
+    ROWS_PER_READ = 4  # patch rows read at once: ~1 COG tile row (512 px), 63 MB for a full width
+
     def strip(self, y: int) -> np.ndarray:
-        """Bands (VV, VH, source) of patch row ``y`` over the mosaic's width: (3, 120, width)."""
-        row = y * PATCH_SIZE_PX - self.window.row_off
-        return self.src.read(self.band_index, window=Window(0, row, self.window.width, PATCH_SIZE_PX))
+        """Bands (VV, VH, source) of patch row ``y`` over the mosaic's width: (3, 120, width).
+
+        Reads ``ROWS_PER_READ`` patch rows at a time, so each 512 px COG tile is decoded about
+        once instead of once per 120 px patch row.
+        """
+        first_y = -(-self.window.row_off // PATCH_SIZE_PX)
+        last_y = (self.window.row_off + self.window.height) // PATCH_SIZE_PX  # exclusive
+        y0 = first_y + (y - first_y) // self.ROWS_PER_READ * self.ROWS_PER_READ
+        if self._cached is None or self._cached[0] != y0:
+            y1 = min(y0 + self.ROWS_PER_READ, last_y)
+            row = y0 * PATCH_SIZE_PX - self.window.row_off
+            win = Window(0, row, self.window.width, (y1 - y0) * PATCH_SIZE_PX)
+            self._cached = (y0, self.src.read(self.band_index, window=win))
+        off = (y - y0) * PATCH_SIZE_PX
+        return self._cached[1][:, off : off + PATCH_SIZE_PX]
 
 
 def _naming_product(meta: dict, x: int, y: int, source: np.ndarray) -> tuple[int, list[int]]:
@@ -152,7 +170,8 @@ def _check_patches(mosaic: _Mosaic, patches: Sequence[tuple[int, int]] | None) -
     return sorted(out, key=lambda p: (p[1], p[0]))
 
 
-def _batches(mosaic: _Mosaic, patches: list[tuple[int, int]], key: str, batch_size: int) -> Iterator[xr.Dataset]:
+def _batches(mosaic: _Mosaic, patches: list[tuple[int, int]], key: str, batch_size: int,
+             patches_per_shard: int = PATCHES_PER_SHARD) -> Iterator[xr.Dataset]:
     """Datasets of consecutive groups of patches (each patch row read once)."""
     meta = mosaic.meta
     ben = _bigearthnet_lookup(key)
@@ -218,7 +237,7 @@ def _batches(mosaic: _Mosaic, patches: list[tuple[int, int]], key: str, batch_si
             },
             coords=coords,
         )
-        ds[VARIABLE].encoding = {"chunks": PATCH_CHUNKS}
+        ds[VARIABLE].encoding = {"chunks": PATCH_CHUNKS, "shards": (min(patches_per_shard, n), *PATCH_CHUNKS[1:])}
         # fixed units: appended batches must encode times like the first one
         ds["acquisition_time"].encoding = {"units": "seconds since 1970-01-01T00:00:00", "dtype": "int64"}
         ds["x"].attrs = {"standard_name": "projection_x_coordinate", "units": "m",
@@ -273,15 +292,28 @@ def write_patch_store(
     patches: Sequence[tuple[int, int]] | None = None,
     *,
     partition_key: str | None = None,
-    batch_size: int = 910,
+    batch_size: int | None = None,
+    patches_per_shard: int = PATCHES_PER_SHARD,
 ) -> int:
     """Cut the patches of a mosaic COG into the Zarr v3 store ``out`` (atomically); returns
-    the number of patches. Memory ~ ``batch_size`` x 115 kB (default 10 patch rows, ~105 MB)."""
+    the number of patches. Memory ~ ``batch_size`` x 115 kB (default 10 patch rows, ~105 MB).
+
+    ``backscatter`` is stored in Zarr v3 shards of ``patches_per_shard`` patches (default one
+    patch row) with one inner chunk per patch; ``batch_size`` (default 10 shards) must be a
+    multiple of it so that every append writes whole shards.
+    """
+    batch_size = 10 * patches_per_shard if batch_size is None else batch_size
+    if patches_per_shard <= 0 or batch_size <= 0 or batch_size % patches_per_shard:
+        raise OutputError(
+            f"batch_size={batch_size}, patches_per_shard={patches_per_shard}; expected positive "
+            "values, batch_size a multiple of patches_per_shard"
+        )
     with rasterio.Env(**gdal_env()):
-        return _write_patch_store(mosaic, UPath(out), patches, partition_key, batch_size)
+        return _write_patch_store(mosaic, UPath(out), patches, partition_key, batch_size, patches_per_shard)
 
 
-def _write_patch_store(mosaic, out: UPath, patches, partition_key, batch_size: int) -> int:
+def _write_patch_store(mosaic, out: UPath, patches, partition_key, batch_size: int,
+                       patches_per_shard: int) -> int:
     m = _Mosaic(mosaic)
     n = 0
     try:
@@ -289,7 +321,7 @@ def _write_patch_store(mosaic, out: UPath, patches, partition_key, batch_size: i
         if not todo:
             raise OutputError(f"{m.path}: no whole patch inside the mosaic window {m.window}")
         with atomic_directory(out, root_file="zarr.json") as stage:
-            for i, ds in enumerate(_batches(m, todo, _key(m, partition_key), batch_size)):
+            for i, ds in enumerate(_batches(m, todo, _key(m, partition_key), batch_size, patches_per_shard)):
                 if i == 0:
                     ds.to_zarr(str(stage), mode="w", zarr_format=3, consolidated=False)
                 else:

@@ -98,12 +98,16 @@ def test_write_patch_store_streams_in_batches(tmp_path, mosaic):
     path, _ = mosaic
     ds = patch_dataset(path)
     store = UPath(tmp_path / "p.zarr")
-    assert write_patch_store(path, store, batch_size=4) == 9  # 3 batches: appended
+    # 3 batches (4 + 4 + 1 patches) appended, in shards of 2 patches
+    assert write_patch_store(path, store, batch_size=4, patches_per_shard=2) == 9
     z = open_zarr(store).load()
     np.testing.assert_array_equal(z["backscatter"].values, ds["backscatter"].values)
     for c in ("patch", "s1_name", "scene_source", "acquisition_time", "x", "y", "patch_ulx"):
         np.testing.assert_array_equal(z[c].values, ds[c].values)
     assert z["backscatter"].encoding["chunks"] == (1, 2, 120, 120)
+    assert z["backscatter"].encoding["shards"] == (2, 2, 120, 120)
+    with pytest.raises(OutputError, match="batch_size"):
+        write_patch_store(path, UPath(tmp_path / "q.zarr"), batch_size=3, patches_per_shard=2)
 
 
 def test_patch_subset_and_bad_patch(tmp_path, mosaic):
