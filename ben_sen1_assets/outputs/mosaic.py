@@ -236,7 +236,8 @@ def mosaic_tile(
     """Mosaic the per-product COGs ``sources`` of one tile into the COG ``out`` (atomically).
 
     ``sensing_time``: the S2 sensing time (time distances are taken to it). ``patch_choice``:
-    ``(x, y) -> product name`` (with or without ``.SAFE``), required by ``closest_per_patch``.
+    ``(x, y) -> product name`` (with or without ``.SAFE``), required by ``closest_per_patch``
+    and ignored by the other rules.
     ``window``: the tile-grid pixel window to write; default the union of the sources' windows.
     """
     t = tile if isinstance(tile, TileGrid) else tile_grid(tile)
