@@ -62,8 +62,8 @@ class OpsEnv:
         return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(self.dagster_home)))
 
 
-@pytest.fixture
-def ops_env(tmp_path: Path) -> OpsEnv:
+def make_ops_env(tmp_path: Path) -> OpsEnv:
+    """A fresh DAGSTER_HOME (sqlite, telemetry off) and BEN_SEN1_HOME under ``tmp_path``."""
     dagster_home = tmp_path / "dagster_home"
     dagster_home.mkdir()
     (dagster_home / "dagster.yaml").write_text(DAGSTER_YAML)
@@ -83,6 +83,11 @@ def ops_env(tmp_path: Path) -> OpsEnv:
                 "BEN_SEN1_ARCHIVE", "BEN_SEN1_PRODUCT_STORE", "BEN_SEN1_PROVIDER", "BEN_SEN1_EXECUTOR"):
         env.pop(key, None)
     return OpsEnv(dagster_home=dagster_home, ben_home=ben_home, logs=logs, env=env)
+
+
+@pytest.fixture
+def ops_env(tmp_path: Path) -> OpsEnv:
+    return make_ops_env(tmp_path)
 
 
 class ProcessGroup:
@@ -190,6 +195,22 @@ def definition_asset_keys() -> list[str]:
     return sorted(k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys())
 
 
+def tile_job_asset_keys() -> list[str]:
+    """The assets ``tile_job`` builds for one tile partition, from the definitions."""
+    from ben_sen1_assets.definitions import defs
+
+    keys = defs.resolve_job_def("tile_job").asset_layer.selected_asset_keys
+    return sorted(k.to_user_string() for k in keys)
+
+
+def partitioned_asset_keys() -> list[str]:
+    """The assets partitioned by tile (what a partition backfill selects)."""
+    from ben_sen1_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    return sorted(k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).partitions_def)
+
+
 def definition_check_names() -> dict[str, list[str]]:
     """Asset checks by asset, from the definitions."""
     from ben_sen1_assets.definitions import defs
@@ -199,3 +220,32 @@ def definition_check_names() -> dict[str, list[str]]:
     for key in graph.asset_check_keys:
         checks.setdefault(key.asset_key.to_user_string(), []).append(key.name)
     return {k: sorted(v) for k, v in checks.items()}
+
+
+def wait_for_finished_runs(ops_env: OpsEnv, tags: dict[str, str], count: int, timeout: float,
+                           watch: list[ProcessGroup] = ()) -> list:
+    """Runs with ``tags`` once ``count`` of them exist and all have finished (success or not)."""
+    import dagster as dg
+
+    def finished() -> list | None:
+        for group in watch:
+            group.check_alive()
+        with ops_env.instance() as instance:
+            runs = instance.get_runs(filters=dg.RunsFilter(tags=tags))
+        if len(runs) >= count and all(run.is_finished for run in runs):
+            return runs
+        return None
+
+    return wait_for(finished, timeout, f"{count} finished runs tagged {tags}", interval=2.0)
+
+
+def run_failure_details(ops_env: OpsEnv, runs: list) -> str:
+    """The error messages of failed runs, for assertion messages."""
+    lines = []
+    with ops_env.instance() as instance:
+        for run in runs:
+            if run.status.value != "SUCCESS":
+                for record in instance.all_logs(run.run_id):
+                    if record.dagster_event and record.dagster_event.is_failure:
+                        lines.append(f"{run.run_id} {record.dagster_event.message}")
+    return "\n".join(lines)

@@ -14,7 +14,7 @@ import sys
 import dagster as dg
 import pytest
 
-from ben_sen1_assets_tests.ops.conftest import ROOT, OpsEnv, definition_asset_keys, demo_partition_keys
+from ben_sen1_assets_tests.ops.conftest import ROOT, OpsEnv, demo_partition_keys, tile_job_asset_keys
 
 
 @pytest.mark.slow
@@ -45,8 +45,8 @@ def test_tile_job_on_local_dask_cluster(ops_env: OpsEnv) -> None:
         assert orchestrator not in set(step_pids.values()), (orchestrator, step_pids)
         print(f"run {run_id}: orchestrator pid {orchestrator}; step pids {step_pids}")
 
-        # every asset of the definitions materialized for this partition, into the tmp storage
-        for asset in definition_asset_keys():
+        # every asset of the job materialized for this partition, into the tmp storage
+        for asset in tile_job_asset_keys():
             asset_key = dg.AssetKey.from_user_string(asset)
             event = instance.get_latest_materialization_event(asset_key)
             assert event is not None and event.run_id == run_id, asset
