@@ -102,6 +102,43 @@ def _wait_for_texts(page, texts: list[str], what: str) -> None:
     raise AssertionError(f"{what}: not shown in the UI: {missing}")
 
 
+def _dismiss_community_modal(page) -> None:
+    """The first visit shows a "Join the Dagster community" modal over everything: skip it."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.get_by_role("button", name="Skip").click(timeout=30_000)
+        page.get_by_text("Join the Dagster community").wait_for(state="hidden")
+    except PlaywrightTimeout:
+        pass  # not shown (dismissed before, or a release without it)
+
+
+def _launch_partition(page, url: str, asset: str, partition: str, shot) -> None:
+    """Asset page -> "Materialize…" -> pick the partition -> "Launch 1 run"; retried if a
+    re-render closes the partition picker halfway."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(3):
+        page.goto(_asset_url(url, asset))
+        page.get_by_role("button", name="Materialize…").first.click()
+        dialog = page.locator(".dagster-dialog")
+        try:
+            dialog.get_by_text("Select a partition or create one").click(timeout=30_000)
+            page.keyboard.type(partition)
+            page.locator(".dagster-popover").locator("span", has_text=partition).first.click(timeout=30_000)
+            page.keyboard.press("Escape")  # close the partition picker, keep the dialog
+            launch = dialog.get_by_role("button", name="Launch 1 run")
+            launch.wait_for(state="visible", timeout=30_000)
+        except PlaywrightTimeout:
+            shot(f"launch_attempt_{attempt + 1}_failed")
+            continue
+        shot("launch_dialog")
+        launch.click()
+        launch.wait_for(state="detached")
+        return
+    raise AssertionError(f"could not launch {asset} {partition} from the UI (see the screenshots)")
+
+
 def test_ui_shows_the_graph_and_materializes_a_partition(
     ops_env: OpsEnv, start_process, browser, artifacts: Path
 ) -> None:
@@ -127,6 +164,7 @@ def test_ui_shows_the_graph_and_materializes_a_partition(
     shots = 0
 
     def shot(name: str) -> None:
+        """A full-page screenshot, numbered in the order taken."""
         nonlocal shots
         shots += 1
         page.screenshot(path=artifacts / f"{shots:02d}_{name}.png", full_page=True)
@@ -134,6 +172,7 @@ def test_ui_shows_the_graph_and_materializes_a_partition(
     try:
         # the lineage graph of the group: every asset of the definitions is drawn
         page.goto(f"{url}/asset-groups/sentinel1")
+        _dismiss_community_modal(page)
         _wait_for_texts(page, assets, "lineage graph")
         page.wait_for_timeout(1500)  # let the graph layout settle before the picture
         shot("lineage")
@@ -151,18 +190,7 @@ def test_ui_shows_the_graph_and_materializes_a_partition(
             shot(f"checks_{asset.replace('/', '__')}")
 
         # launch one demo partition of the root asset from its page, as a user does
-        page.goto(_asset_url(url, target))
-        page.get_by_role("button", name="Materialize…").first.click()
-        dialog = page.locator(".dagster-dialog")
-        page.get_by_text("Select a partition or create one").click()
-        page.keyboard.type(partition)
-        page.locator(".dagster-popover").locator("span", has_text=partition).first.click()
-        page.keyboard.press("Escape")  # close the partition picker, keep the dialog
-        launch = dialog.get_by_role("button", name="Launch 1 run")
-        launch.wait_for(state="visible")
-        shot("launch_dialog")
-        launch.click()
-        launch.wait_for(state="detached")
+        _launch_partition(page, url, target, partition, shot)
 
         # the run: queued, launched by the daemon, steps in subprocesses
         def run_finished() -> dict | None:
@@ -204,4 +232,4 @@ def test_ui_shows_the_graph_and_materializes_a_partition(
         event = instance.get_latest_materialization_event(key)
         assert event.run_id == run["runId"]
         assert str(event.asset_materialization.metadata["path"].value).startswith(str(ops_env.ben_home))
-    assert len(list(artifacts.glob("*.png"))) == shots >= 6
+    assert len(list(artifacts.glob("*.png"))) == shots >= 7
