@@ -19,7 +19,7 @@ import textwrap
 import dagster as dg
 import pytest
 
-from ben_sen1_assets_tests.ops.conftest import ROOT, OpsEnv, demo_partition_keys
+from ben_sen1_assets_tests.ops.conftest import ROOT, OpsEnv, demo_partition_keys, make_ops_env
 
 K8S_CONFIG = {
     "job_namespace": "ben-sen1",
@@ -42,24 +42,45 @@ def _execution(config: dict) -> dict:
     return {"execution": {"config": config}}
 
 
-def _validate(ops_env: OpsEnv, executor: str, run_configs: list[dict]) -> dict:
-    env = {**ops_env.env, "BEN_SEN1_EXECUTOR": executor}
-    out = subprocess.run(
-        [sys.executable, "-m", "ben_sen1_assets_tests.ops._validate_config"],
-        input=json.dumps(run_configs), cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+K8S_CASES = [
+    _execution(K8S_CONFIG),
+    _execution({**K8S_CONFIG, "job_imag": "typo:1"}),
+    _execution({**K8S_CONFIG, "max_concurrent": "eight"}),
+    _execution(CELERY_CONFIG),  # another executor's config is not this one's
+]
+CELERY_CASES = [
+    _execution(CELERY_CONFIG),
+    _execution({**CELERY_CONFIG, "brokr": "redis://localhost:6379/0"}),
+    _execution({**CELERY_CONFIG, "include": "ben_sen1_assets.definitions"}),  # must be a list
+    _execution(K8S_CONFIG),
+]
+DEFAULT_CASES = [_execution({"max_concurrent": 2}), _execution(K8S_CONFIG)]
+
+
+@pytest.fixture(scope="module")
+def validation_reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+    """Each executor's verdicts, from three interpreters started together (imports dominate)."""
+    ops_env = make_ops_env(tmp_path_factory.mktemp("executors"))
+    cases = {"k8s": K8S_CASES, "celery": CELERY_CASES, "multiprocess": DEFAULT_CASES}
+    procs = {
+        executor: subprocess.Popen(
+            [sys.executable, "-m", "ben_sen1_assets_tests.ops._validate_config"],
+            cwd=ROOT, env={**ops_env.env, "BEN_SEN1_EXECUTOR": executor},
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for executor in cases
+    }
+    reports = {}
+    for executor, proc in procs.items():
+        out, err = proc.communicate(json.dumps(cases[executor]), timeout=240)
+        assert proc.returncode == 0, err[-3000:]
+        reports[executor] = json.loads(out.strip().splitlines()[-1])
+    return reports
 
 
 @pytest.mark.timeout(300)
-def test_k8s_executor_run_config(ops_env: OpsEnv) -> None:
-    report = _validate(ops_env, "k8s", [
-        _execution(K8S_CONFIG),
-        _execution({**K8S_CONFIG, "job_imag": "typo:1"}),
-        _execution({**K8S_CONFIG, "max_concurrent": "eight"}),
-        _execution(CELERY_CONFIG),  # another executor's config is not this one's
-    ])
+def test_k8s_executor_run_config(validation_reports: dict[str, dict]) -> None:
+    report = validation_reports["k8s"]
     assert report["executor"] == "k8s"
     valid, typo, wrong_type, celery = report["results"]
     assert valid == {"valid": True, "errors": []}
@@ -69,13 +90,8 @@ def test_k8s_executor_run_config(ops_env: OpsEnv) -> None:
 
 
 @pytest.mark.timeout(300)
-def test_celery_executor_run_config(ops_env: OpsEnv) -> None:
-    report = _validate(ops_env, "celery", [
-        _execution(CELERY_CONFIG),
-        _execution({**CELERY_CONFIG, "brokr": "redis://localhost:6379/0"}),
-        _execution({**CELERY_CONFIG, "include": "ben_sen1_assets.definitions"}),  # must be a list
-        _execution(K8S_CONFIG),
-    ])
+def test_celery_executor_run_config(validation_reports: dict[str, dict]) -> None:
+    report = validation_reports["celery"]
     assert report["executor"] == "celery"
     valid, typo, wrong_type, k8s = report["results"]
     assert valid == {"valid": True, "errors": []}
@@ -85,12 +101,9 @@ def test_celery_executor_run_config(ops_env: OpsEnv) -> None:
 
 
 @pytest.mark.timeout(300)
-def test_default_executor_rejects_cluster_config(ops_env: OpsEnv) -> None:
+def test_default_executor_rejects_cluster_config(validation_reports: dict[str, dict]) -> None:
     """Without the setting the job runs multiprocess: a k8s config is an error, not ignored."""
-    report = _validate(ops_env, "multiprocess", [
-        _execution({"max_concurrent": 2}),
-        _execution(K8S_CONFIG),
-    ])
+    report = validation_reports["multiprocess"]
     assert report["executor"] == "multiprocess"
     ok, k8s = report["results"]
     assert ok["valid"] and not k8s["valid"]

@@ -85,6 +85,13 @@ def _root_partitioned_asset() -> str:
     return sorted(k.to_user_string() for k in roots)[0]
 
 
+def _group_asset_keys(group: str) -> set[str]:
+    from ben_sen1_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    return {k.to_user_string() for k in dg.AssetSelection.groups(group).resolve(graph)}
+
+
 def _asset_url(url: str, asset: str) -> str:
     return f"{url}/assets/{asset}"  # user strings are "/"-joined paths, as the UI's routes
 
@@ -147,8 +154,15 @@ def test_ui_shows_the_graph_and_materializes_a_partition(
     dev: ProcessGroup = start_process(
         "dagster_dev", [str(BIN / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
     )
+    started = time.monotonic()
+
+    def phase(name: str) -> None:
+        print(f"  {time.monotonic() - started:6.1f} s  {name}")
+
     wait_for_server(url, dev)
+    phase("dagster dev up, code location loaded")
     assets = definition_asset_keys()
+    group_assets = _group_asset_keys("sentinel1")
     checks = definition_check_names()
     partition = demo_partition_keys()[0]
     target = _root_partitioned_asset()
@@ -170,12 +184,18 @@ def test_ui_shows_the_graph_and_materializes_a_partition(
         page.screenshot(path=artifacts / f"{shots:02d}_{name}.png", full_page=True)
 
     try:
-        # the lineage graph of the group: every asset of the definitions is drawn
+        # the group's graph, then the global lineage (what the "Lineage" link opens): every
+        # asset of the definitions is drawn, whatever its group
         page.goto(f"{url}/asset-groups/sentinel1")
         _dismiss_community_modal(page)
-        _wait_for_texts(page, assets, "lineage graph")
+        _wait_for_texts(page, [a for a in assets if a in group_assets], "sentinel1 group graph")
         page.wait_for_timeout(1500)  # let the graph layout settle before the picture
-        shot("lineage")
+        shot("lineage_sentinel1")
+        page.get_by_role("link", name="Lineage", exact=True).click()
+        _wait_for_texts(page, assets, "global asset lineage")
+        page.wait_for_timeout(1500)
+        shot("lineage_global")
+        phase("lineage graph shows every asset")
 
         # the catalog lists them all too
         page.goto(f"{url}/assets")
@@ -188,9 +208,11 @@ def test_ui_shows_the_graph_and_materializes_a_partition(
             page.goto(f"{_asset_url(url, asset)}?view=checks")
             _wait_for_texts(page, [f"Checks ({len(names)})", *names], f"checks of {asset}")
             shot(f"checks_{asset.replace('/', '__')}")
+        phase("checks shown")
 
         # launch one demo partition of the root asset from its page, as a user does
         _launch_partition(page, url, target, partition, shot)
+        phase(f"launched {target} {partition} from the UI")
 
         # the run: queued, launched by the daemon, steps in subprocesses
         def run_finished() -> dict | None:
@@ -204,6 +226,7 @@ def test_ui_shows_the_graph_and_materializes_a_partition(
         with ops_env.instance() as instance:
             details = run_failure_details(ops_env, [instance.get_run_by_id(run["runId"])])
         assert run["status"] == "SUCCESS", details
+        phase(f"run {run['runId']} succeeded")
         assert run["jobName"] == "__ASSET_JOB"  # an asset materialization, not tile_job
 
         # the UI reports it: run page says Success; the asset shows the partition materialized
@@ -217,6 +240,7 @@ def test_ui_shows_the_graph_and_materializes_a_partition(
         page.goto(f"{_asset_url(url, target)}?view=checks")
         _wait_for_texts(page, ["Passed"], f"check results of {target}")
         shot("checks_after_run")
+        phase("UI shows the run, the partition and the check result")
     except BaseException:
         try:
             shot("failure")
@@ -232,4 +256,4 @@ def test_ui_shows_the_graph_and_materializes_a_partition(
         event = instance.get_latest_materialization_event(key)
         assert event.run_id == run["runId"]
         assert str(event.asset_materialization.metadata["path"].value).startswith(str(ops_env.ben_home))
-    assert len(list(artifacts.glob("*.png"))) == shots >= 7
+    assert len(list(artifacts.glob("*.png"))) == shots >= 8
