@@ -8,6 +8,7 @@ import pytest
 import rasterio
 import shapely
 
+from ben_sen1_assets.grid.patches import patches_in_aoi
 from ben_sen1_assets.grid import patch_bounds, tile_grid
 from ben_sen1_assets.grid.catalog import (
     CatalogError,
@@ -101,14 +102,16 @@ def test_patch_table_none_for_unknown_key():
 
 def test_demo_catalog_patches_inside_rome_dem(shipped_data):
     cat = load_demo_catalog()
-    assert cat.keys() == ["32TQM_20211223", "33TTG_20211223"]
+    # the Rome rows; 31TEL (France, ascending, flat simulated terrain) is checked below
+    assert cat.keys() == ["32TQM_20211223", "33TTG_20211223", "31TEL_20210809"]
+    rome = [e for e in cat if e.sensing_time.date().isoformat() == "2021-12-23"]
     with rasterio.open(shipped_data / "dem" / "Rome-30m-DEM.tif") as ds:
         dem = shapely.box(*ds.bounds)
         assert ds.crs.to_epsg() in (9707, 4326) and ds.shape == (360, 360)
-    for e in cat:
+    assert [e.mgrs for e in rome] == ["32TQM", "33TTG"]
+    for e in rome:
         t = tile_grid(e.mgrs)
         assert e.epsg == t.epsg and e.source == "demo" and "demo" in e.name
-        assert e.sensing_time.date().isoformat() == "2021-12-23"
         # the tile square contains the whole DEM area
         to_utm = pyproj.Transformer.from_crs(4326, t.epsg, always_xy=True)
         ring = dem.exterior.segmentize(0.001)
@@ -125,7 +128,7 @@ def test_demo_catalog_patches_inside_rome_dem(shipped_data):
                     inside.add((x, y))
         assert set(e.patches_in_scope) == inside
         assert 20 <= len(inside) <= 80
-    assert [e.n_patches for e in cat] == [48, 45]
+    assert [e.n_patches for e in cat] == [48, 45, 46]
 
 
 # --- user CSV validation ----------------------------------------------------------------------
@@ -219,3 +222,12 @@ def test_patch_table_columns_and_missing_values():
     assert missing["contains_seasonal_snow"].isna().all()
     # two v1 prefixes are used in this product (DOMAIN.md: prefixes can differ within a tile)
     assert t["s2v1_name"].str.rsplit("_", n=2).str[0].nunique() == 2
+
+
+def test_demo_catalog_france_row_is_ascending_flat_terrain_scope():
+    entry = load_demo_catalog().get("31TEL_20210809")
+    assert entry.epsg == 32631 and "FLAT" in entry.name and "demo" in entry.name
+    # its scope: the whole patches inside its AOI (a small area of the Massif Central)
+    assert entry.patches_in_scope and set(entry.patches_in_scope) == set(
+        patches_in_aoi(entry.tile, entry.aoi_wgs84, predicate="within")
+    )
