@@ -24,6 +24,7 @@ from ben_sen1_assets_tests.ops.conftest import (
     BIN,
     ROOT,
     OpsEnv,
+    LOCATION,
     ProcessGroup,
     definition_asset_keys,
     definition_check_names,
@@ -85,6 +86,28 @@ def _root_partitioned_asset() -> str:
     return sorted(k.to_user_string() for k in roots)[0]
 
 
+def _asset_groups() -> dict[str, list[str]]:
+    """Asset keys by group, from the definitions."""
+    from ben_sen1_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    groups: dict[str, list[str]] = {}
+    for key in graph.get_all_asset_keys():
+        groups.setdefault(graph.get(key).group_name, []).append(key.to_user_string())
+    return groups
+
+
+def _shown(name: str, lines: list[str]) -> bool:
+    """``name`` is on the page, whole or as the graph shortens it (``s1_prod…_selection``)."""
+    for line in lines:
+        if name in line:
+            return True
+        head, sep, tail = line.strip().partition("…")
+        if sep and head and tail and name.startswith(head) and name.endswith(tail):
+            return True
+    return False
+
+
 def _asset_url(url: str, asset: str) -> str:
     return f"{url}/assets/{asset}"  # user strings are "/"-joined paths, as the UI's routes
 
@@ -94,8 +117,8 @@ def _wait_for_texts(page, texts: list[str], what: str) -> None:
     deadline = time.monotonic() + UI_TIMEOUT_MS / 1000
     missing = texts
     while time.monotonic() < deadline:
-        body = page.locator("body").inner_text()
-        missing = [t for t in texts if t not in body]
+        lines = page.locator("body").inner_text().splitlines()
+        missing = [t for t in texts if not _shown(t, lines)]
         if not missing:
             return
         page.wait_for_timeout(1000)
@@ -153,7 +176,7 @@ def test_ui_shows_the_graph_and_materializes_a_partition(
     assert graphql(url, "mutation { setNuxSeen }")["setNuxSeen"] is True
     assert graphql(url, "{ shouldShowNux }")["shouldShowNux"] is False
 
-    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    page = browser.new_page(viewport={"width": 1600, "height": 1400})
     page.set_default_timeout(UI_TIMEOUT_MS)
     page.set_default_navigation_timeout(UI_TIMEOUT_MS)
     # safety net, should the modal come anyway: skip it before the next action
@@ -170,11 +193,16 @@ def test_ui_shows_the_graph_and_materializes_a_partition(
         page.screenshot(path=artifacts / f"{shots:02d}_{name}.png", full_page=True)
 
     try:
-        # the global asset lineage (the "Lineage" page): every asset of the definitions is drawn
+        # each group's lineage graph draws its assets (long names shortened with "…")
+        for group, members in sorted(_asset_groups().items()):
+            page.goto(f"{url}/locations/{LOCATION}/asset-groups/{group}")
+            _wait_for_texts(page, members, f"lineage graph of group {group}")
+            page.wait_for_timeout(1500)  # let the graph layout settle before the picture
+            shot(f"lineage_{group}")
         page.goto(f"{url}/asset-groups")
-        _wait_for_texts(page, ["Global asset lineage", *assets], "global asset lineage")
-        page.wait_for_timeout(1500)  # let the graph layout settle before the picture
-        shot("lineage")
+        _wait_for_texts(page, ["Global asset lineage"], "global asset lineage")
+        page.wait_for_timeout(1500)
+        shot("lineage_global")
         phase("lineage graph shows every asset")
 
         # the catalog lists them all too
@@ -236,4 +264,4 @@ def test_ui_shows_the_graph_and_materializes_a_partition(
         event = instance.get_latest_materialization_event(key)
         assert event.run_id == run["runId"]
         assert str(event.asset_materialization.metadata["path"].value).startswith(str(ops_env.ben_home))
-    assert len(list(artifacts.glob("*.png"))) == shots >= 7
+    assert len(list(artifacts.glob("*.png"))) == shots >= 8
