@@ -5,9 +5,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # Debian packages the project needs: PROJ's geoid grids (EGM96) for DEM heights.
 APT_PACKAGES := proj-data
+# ...and the tests only: the UI test drives Debian's Chromium through Playwright
+# (Playwright's own browser download is not used), with fonts for readable screenshots.
+APT_TEST_PACKAGES := chromium fonts-liberation
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test install system clean
+.PHONY: demo test install install-test system system-test clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,20 +18,30 @@ $(STAMP): pyproject.toml
 	$(BIN)/uv pip install -q --python $(BIN)/python -e '.[test]'
 	touch $@
 
-system:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# install the Debian packages of $(1) that are missing
+define apt_ensure
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
+endef
+
+system:
+	$(call apt_ensure,$(APT_PACKAGES))
+
+system-test:
+	$(call apt_ensure,$(APT_PACKAGES) $(APT_TEST_PACKAGES))
 
 install: system $(STAMP)
+
+install-test: system-test $(STAMP)
 
 demo: install
 	$(BIN)/python -m ben_sen1_assets.demo
 
-test: install
+test: install-test
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) .ben_sen1
+	rm -rf $(VENV) .ben_sen1 test-artifacts

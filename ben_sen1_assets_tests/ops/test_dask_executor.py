@@ -1,0 +1,59 @@
+"""A demo partition end to end on a local Dask cluster, executor chosen by ``BEN_SEN1_EXECUTOR``.
+
+The run is driven from a fresh interpreter (``_dask_driver``): the executor and the storage
+are read from the environment when the definitions are imported, in the driver and in every
+Dask worker, so they must be set before any import (a test process that already imported the
+definitions with other settings would keep them).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import dagster as dg
+import pytest
+
+from ben_sen1_assets_tests.ops.conftest import ROOT, OpsEnv, demo_partition_keys, tile_job_asset_keys
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_tile_job_on_local_dask_cluster(ops_env: OpsEnv) -> None:
+    key = demo_partition_keys()[0]
+    env = {**ops_env.env, "BEN_SEN1_EXECUTOR": "dask"}
+    out = subprocess.run(
+        [sys.executable, "-m", "ben_sen1_assets_tests.ops._dask_driver", key, "2"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=280,
+    )
+    print(out.stdout[-3000:], out.stderr[-3000:])
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
+    run_id = out.stdout.strip().splitlines()[-1]
+
+    with ops_env.instance() as instance:
+        run = instance.get_run_by_id(run_id)
+        assert run is not None and run.status == dg.DagsterRunStatus.SUCCESS
+        assert run.tags["dagster/partition"] == key
+        records = instance.all_logs(run_id)
+        events = [r.dagster_event for r in records if r.dagster_event is not None]
+        # the run's own process orchestrates; every step must have executed in a Dask worker
+        orchestrator = next(e.pid for e in events if e.event_type == dg.DagsterEventType.RUN_START)
+        step_pids = {e.step_key: e.pid for e in events if e.event_type == dg.DagsterEventType.STEP_START}
+        step_success = {e.step_key for e in events if e.event_type == dg.DagsterEventType.STEP_SUCCESS}
+        plan_steps = {e.step_key for e in events if e.is_step_event}
+        assert step_pids and set(step_pids) == step_success == plan_steps
+        assert orchestrator not in set(step_pids.values()), (orchestrator, step_pids)
+        print(f"run {run_id}: orchestrator pid {orchestrator}; step pids {step_pids}")
+
+        # every asset of the job materialized for this partition, into the tmp storage
+        for asset in tile_job_asset_keys():
+            asset_key = dg.AssetKey.from_user_string(asset)
+            event = instance.get_latest_materialization_event(asset_key)
+            assert event is not None and event.run_id == run_id, asset
+            assert key in instance.get_materialized_partitions(asset_key)
+            path = event.asset_materialization.metadata.get("path")
+            if path is not None:  # assets stored through an IO manager say where
+                assert str(path.value).startswith(str(ops_env.ben_home)), (asset, path.value)
+        checks = [e for e in events if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION]
+        assert checks and all(c.event_specific_data.passed for c in checks)
+    assert any(ops_env.ben_home.joinpath("storage").rglob(f"{key}*"))
