@@ -6,7 +6,17 @@ import dagster as dg
 import geopandas as gpd
 from pyproj import CRS
 
+import json
+
+from upath import UPath
+
+from ben_sen1_assets.archive.download import file_checksums
+from ben_sen1_assets.assets.raw_s1_safe import raw_s1_safe
+from ben_sen1_assets.assets.s1_product_selection import s1_product_selection
 from ben_sen1_assets.assets.tile_footprints import tile_footprints
+from ben_sen1_assets.resources.selection import SelectionRulesResource
+from ben_sen1_assets.sar.errors import SafeError
+from ben_sen1_assets.sar.safe import open_safe
 from ben_sen1_assets.grid.patches import N_PATCHES_PER_SIDE
 from ben_sen1_assets.grid.tile import TILE_WIDTH_M
 from ben_sen1_assets.partitions import tile_partitions
@@ -57,5 +67,61 @@ def tile_geometry(tile_footprints: gpd.GeoDataFrame) -> dg.AssetCheckResult:
             "area_error": float(area_error),
             "corner_error_m": float(corner_error),
             "n_patches_in_scope": len(patches),
+        },
+    )
+
+
+@dg.asset_check(
+    asset=s1_product_selection, blocking=True, partitions_def=tile_partitions,
+    additional_ins={"tile_footprints": dg.AssetIn("tile_footprints")},
+)
+def patch_coverage(
+    s1_product_selection: gpd.GeoDataFrame, tile_footprints: gpd.GeoDataFrame, selection_rules: SelectionRulesResource
+) -> dg.AssetCheckResult:
+    """The chosen products cover the patches in scope (at least `min_coverage` of them, default
+    all); the metadata names every uncovered patch."""
+    scope = [p for p in str(tile_footprints.iloc[0].patches_in_scope).split(";") if p]
+    covered = {p for patches in s1_product_selection["patches"] for p in str(patches).split(";") if p}
+    uncovered = [p for p in scope if p not in covered]
+    fraction = 1.0 if not scope else (len(scope) - len(uncovered)) / len(scope)
+    return dg.AssetCheckResult(
+        passed=bool(fraction >= selection_rules.min_coverage and len(s1_product_selection) > 0),
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "coverage_fraction": float(fraction),
+            "min_coverage": float(selection_rules.min_coverage),
+            "n_products": len(s1_product_selection),
+            "n_uncovered": len(uncovered),
+            "uncovered_patches": dg.MetadataValue.text(";".join(uncovered) or "none"),
+        },
+    )
+
+
+@dg.asset_check(asset=raw_s1_safe, blocking=True, partitions_def=tile_partitions)
+def products_verified(raw_s1_safe: gpd.GeoDataFrame) -> dg.AssetCheckResult:
+    """Every stored product matches its catalog checksums, its manifest reads, and the
+    polarisations it was chosen for are present."""
+    problems: list[str] = []
+    for _, row in raw_s1_safe.iterrows():
+        path = UPath(row["store_path"])
+        expected = json.loads(row["checksums"])
+        try:
+            if expected:
+                actual = file_checksums(path, tuple(expected))
+                for algorithm, value in expected.items():
+                    if actual.get(algorithm) != value:
+                        problems.append(f"{row['name']}: {algorithm} {actual.get(algorithm)} != catalog {value}")
+            with open_safe(str(path)) as product:
+                missing = set(str(row["polarisations"]).split("&")) - set(product.available_polarisations)
+                if missing:
+                    problems.append(f"{row['name']}: polarisations {sorted(missing)} missing")
+        except (OSError, SafeError) as exc:
+            problems.append(f"{row['name']}: {exc}")
+    return dg.AssetCheckResult(
+        passed=not problems and len(raw_s1_safe) > 0,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "n_products": len(raw_s1_safe),
+            "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none"),
         },
     )

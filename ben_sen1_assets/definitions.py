@@ -11,6 +11,8 @@ warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 from ben_sen1_assets import checks  # noqa: E402
+from ben_sen1_assets.assets.raw_s1_safe import raw_s1_safe
+from ben_sen1_assets.assets.s1_product_selection import s1_product_selection
 from ben_sen1_assets.assets.tile_footprints import tile_footprints
 from ben_sen1_assets.executors import executor_for
 from ben_sen1_assets.jobs import tile_job
@@ -20,6 +22,8 @@ from ben_sen1_assets.resources.io_managers import (
     GeoParquetIOManagerFactory,
     ZarrIOManagerFactory,
 )
+from ben_sen1_assets.resources.archives import ProductStoreResource, S1CatalogResource
+from ben_sen1_assets.resources.selection import SelectionRulesResource
 from ben_sen1_assets.resources.tile_catalog import TileCatalogResource
 from ben_sen1_assets.schedules import missing_tiles_schedule
 
@@ -33,12 +37,33 @@ def storage_resources(base_path: str, storage_options: dict) -> dict:
     }
 
 
+def s1_catalog_resource(provider: str) -> S1CatalogResource:
+    """The catalog of the provider in force; credentials only from environment variables."""
+    if provider == "cdse":
+        return S1CatalogResource(
+            provider="cdse", username=dg.EnvVar("CDSE_USERNAME"), password=dg.EnvVar("CDSE_PASSWORD")
+        )
+    if provider == "asf":
+        return S1CatalogResource(provider="asf", earthdata_token=dg.EnvVar("EARTHDATA_TOKEN"))
+    if provider == "dhus":
+        return S1CatalogResource(
+            provider="dhus", dhus_url=dg.EnvVar("DHUS_URL"),
+            username=dg.EnvVar("DHUS_USERNAME"), password=dg.EnvVar("DHUS_PASSWORD"),
+        )
+    return S1CatalogResource(
+        provider="local", local_folder=SETTINGS.archive, build_demo_archive=SETTINGS.is_embedded_default
+    )
+
+
 RESOURCES = {
     "tile_catalog": TileCatalogResource(catalog=SETTINGS.catalog),
+    "s1_catalog": s1_catalog_resource(SETTINGS.provider),
+    "selection_rules": SelectionRulesResource(),
+    "product_store": ProductStoreResource(base_path=SETTINGS.product_store, storage_options=SETTINGS.storage_options),
     **storage_resources(SETTINGS.storage, SETTINGS.storage_options),
 }
 
-ASSETS = [tile_footprints]
+ASSETS = [tile_footprints, s1_product_selection, raw_s1_safe]
 ASSET_CHECKS = dg.load_asset_checks_from_modules([checks])
 
 defs = dg.Definitions(
