@@ -317,7 +317,12 @@ class CdseCatalog(Catalog):
         end: datetime,
         polarisation: str = "VV&VH",
     ) -> list[ProductRecord]:
-        """IW GRDH (``productType`` IW_GRDH_1S, never the ``_COG`` copies) products, oldest first."""
+        """IW GRDH (``productType`` IW_GRDH_1S, never the ``_COG`` copies) products, oldest first.
+
+        OData's productType is ``IW_GRDH_1S`` for S1A, S1B and S1C alike (CDSE's *STAC*
+        ``product:type`` appends ``_B``/``_C`` per platform; not used here). Not checked against a
+        recorded S1C OData answer: none was available.
+        """
         odata_filter = build_filter(
             footprint_wgs84, start, end, product_type=self.product_type, polarisation=polarisation
         )

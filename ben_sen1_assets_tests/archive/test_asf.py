@@ -16,6 +16,9 @@ from ben_sen1_assets.archive.records import relative_orbit
 
 from .conftest import DATA
 
+# asf_search 14.1 calls shapely.ops.transform (deprecated in shapely 2.1): not ours to fix
+pytestmark = pytest.mark.filterwarnings("ignore:The 'shapely.ops.transform:DeprecationWarning")
+
 ASF = DATA / "asf"
 RECORD = json.loads((ASF / "asf_search_S1B_IW_GRDH_GRD_HD_product_with_cmr_umm.json").read_text())
 

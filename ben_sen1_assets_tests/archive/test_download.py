@@ -121,7 +121,8 @@ def test_short_content_length_is_resumed(tmp_path, product, product_server, reco
     assert srv.requests[1]["headers"]["Range"] == f"bytes={product.size - 123_457}-"
 
 
-def test_401_refreshes_the_token_once_and_resumes(tmp_path, product, product_server, recording_sleep):
+def test_401_refreshes_the_token_once_and_resumes(tmp_path, product, product_server, recording_sleep, caplog):
+    caplog.set_level("DEBUG")
     srv = product_server(token="fresh-token")
     calls = []
 
@@ -134,6 +135,7 @@ def test_401_refreshes_the_token_once_and_resumes(tmp_path, product, product_ser
     assert _md5(dest) == product.md5
     assert calls == [False, True]
     assert [r["headers"]["Authorization"] for r in srv.requests] == ["Bearer expired-token", "Bearer fresh-token"]
+    assert "401" in caplog.text and "fresh-token" not in caplog.text and "expired-token" not in caplog.text
 
 
 def test_401_after_refresh_is_an_auth_error_without_the_token(tmp_path, product, product_server, recording_sleep):
