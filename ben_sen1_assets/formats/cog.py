@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -79,8 +80,16 @@ def write_cog(source: Raster | Path, path: UPath) -> None:
                 rasterio.shutil.copy(staging, tmp, driver="COG", **COG_OPTIONS)
             finally:
                 staging.unlink(missing_ok=True)
+        elif is_cog(Path(source)):
+            shutil.copyfile(source, tmp)  # already a COG (e.g. written by the chain): no re-encoding
         else:
             rasterio.shutil.copy(Path(source), tmp, driver="COG", **COG_OPTIONS)
+
+
+def is_cog(path: Path) -> bool:
+    """True if GDAL says the file has the COG layout (IFDs and overviews before the data)."""
+    with rasterio.open(path) as src:
+        return src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
 
 
 def open_raster(path: UPath | str) -> rasterio.DatasetReader:
