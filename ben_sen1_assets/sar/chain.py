@@ -1,0 +1,484 @@
+"""The whole S1 chain for one (scene, tile) pair: SAFE → σ0/β0/γ0 on the S2 tile grid (COG).
+
+:func:`process_scene_to_tile` runs, for a (window of a) tile grid:
+reader → border noise + thermal noise → calibration → speckle filter → range-Doppler geocoding
+(DEM heights + geoid) → resampling onto the tile grid → dB, and writes a Cloud-Optimized GeoTIFF
+with one float32 band per polarisation (NaN = no data) and the provenance tags.
+
+How it stays fast and small (DESIGN.md decisions 1, 2):
+
+1. A coarse pass geocodes the tile window every ~32 px. If no target pixel falls on the GRD image
+   the product is skipped with a reason (:attr:`ChainResult.covered` False, nothing written);
+   tile row blocks that miss the image are not processed.
+2. The tile window is processed in row blocks (``block_rows``, default 1024 rows × the window
+   width). Per block: DEM heights → GRD (line, pixel) of every target pixel (computed once, shared
+   by all polarisations) → the GRD window those need (:func:`.geocoding.grd_window_for`).
+3. Radiometry + speckle filter of GRD pixels are computed only for that GRD window, in strips of
+   ≤ ``strip_rows`` lines read with the filter's halo, and kept in a rolling float32 cache: the
+   next block reuses the lines it shares with the previous one (consecutive tile blocks map to
+   overlapping, monotonically moving GRD line ranges), so every needed GRD pixel is calibrated
+   and filtered about once and peak memory is bounded by one block's GRD window, whatever the
+   tile size. Results equal a whole-scene run exactly: radiometry depends only on absolute
+   (line, pixel) and the filter only on pixels within its halo (clipped at the scene edges).
+4. Each block is resampled (bilinear/nearest) for every polarisation, converted to dB and written
+   into a local tiled GeoTIFF, which is finally converted to a COG at ``output`` (atomically).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.windows import Window
+
+from .config import ProcessingConfig
+from .dem import DemError, DemSource
+from .errors import SafeError
+from .geocoding import GeometryModel, RasterGrid, geocode_grid, grd_window_for, resample_grd
+from .radiometry import (
+    border_valid_mask,
+    calibrate,
+    calibration_window,
+    noise_window,
+    to_db,
+    uses_edge_trim,
+)
+from .safe import SafeProduct, open_safe
+
+#: progress callback: (fraction done 0..1, message)
+Progress = Callable[[float, str], None]
+
+_COARSE_STEP = 32  # target px between coarse-pass nodes
+_COARSE_MARGIN = 256  # GRD px of slack around the coarse pass (interpolation, DEM gaps)
+
+
+class ChainError(SafeError):
+    """The chain cannot run as asked (bad window, polarisation, inconsistent product)."""
+
+
+@dataclass(frozen=True)
+class ChainResult:
+    """Outcome of :func:`process_scene_to_tile`.
+
+    ``covered`` False: the product's image touches no target pixel; ``reason`` says why and no
+    output was written (``output`` None). ``valid_fraction``: share of the target window's pixels
+    with a finite value in every band; ``band_valid_fraction`` per band. ``scene_window``: the
+    union of GRD windows read (rasterio Window on the GRD image), None if nothing was read.
+    ``timings``: seconds per step (``open``, ``coarse``, ``dem``, ``geocoding``, ``read``,
+    ``radiometry``, ``speckle``, ``resample``, ``scale``, ``write``, ``cog``, ``total``).
+    """
+
+    product: str
+    tile_window: Window
+    covered: bool
+    output: str | None
+    valid_fraction: float
+    band_valid_fraction: dict[str, float]
+    scene_window: Window | None
+    timings: dict[str, float]
+    parameters: dict
+    fingerprint: str
+    reason: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def processor_name() -> str:
+    """``ben_sen1_assets <version>`` (the installed distribution's version)."""
+    try:
+        version = importlib.metadata.version("ben_sen1_assets")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    return f"ben_sen1_assets {version}"
+
+
+def patches_window(patches, patch_size: int = 120) -> Window:
+    """Bounding pixel window of ``(x, y)`` patch indices on a tile grid (``patch_size`` px)."""
+    patches = list(patches)
+    if not patches:
+        raise ChainError("no patches given: cannot derive a tile window")
+    xs = [int(x) for x, _ in patches]
+    ys = [int(y) for _, y in patches]
+    return Window(min(xs) * patch_size, min(ys) * patch_size,
+                  (max(xs) - min(xs) + 1) * patch_size, (max(ys) - min(ys) + 1) * patch_size)
+
+
+def tile_window(entry) -> Window:
+    """Default window of a catalog entry (``TileEntry``): the bounding box of its patches in scope,
+    or the whole tile when all patches are wanted."""
+    if entry.patches_in_scope is None:
+        h, w = entry.tile.shape
+        return Window(0, 0, w, h)
+    return patches_window(entry.patches_in_scope)
+
+
+def _timer(timings: dict[str, float], key: str):
+    class _T:
+        def __enter__(self):
+            self.t = time.perf_counter()
+
+        def __exit__(self, *exc):
+            timings[key] = timings.get(key, 0.0) + time.perf_counter() - self.t
+
+    return _T()
+
+
+def _intersect(a: Window, b: Window) -> Window | None:
+    r0 = max(a.row_off, b.row_off)
+    r1 = min(a.row_off + a.height, b.row_off + b.height)
+    c0 = max(a.col_off, b.col_off)
+    c1 = min(a.col_off + a.width, b.col_off + b.width)
+    if r0 >= r1 or c0 >= c1:
+        return None
+    return Window(int(c0), int(r0), int(c1 - c0), int(r1 - r0))
+
+
+def _union(a: Window | None, b: Window) -> Window:
+    if a is None:
+        return b
+    r0 = min(a.row_off, b.row_off)
+    c0 = min(a.col_off, b.col_off)
+    r1 = max(a.row_off + a.height, b.row_off + b.height)
+    c1 = max(a.col_off + a.width, b.col_off + b.width)
+    return Window(int(c0), int(r0), int(c1 - c0), int(r1 - r0))
+
+
+class FilteredGrd:
+    """Calibrated, speckle-filtered float32 GRD pixels of a moving window, per polarisation.
+
+    :meth:`ensure` makes ``data[pol]`` hold the pixels of (at least the columns of) a requested
+    window, reusing the overlap with what it held before and computing the rest in strips.
+    """
+
+    def __init__(self, product: SafeProduct, polarisations: tuple[str, ...], config: ProcessingConfig,
+                 timings: dict[str, float], strip_rows: int = 1024):
+        self.product = product
+        self.polarisations = polarisations
+        self.params = config.radiometry_params()
+        self.speckle = config.speckle_filter
+        self.timings = timings
+        self.strip_rows = int(strip_rows)
+        self.shape = product.annotation(polarisations[0]).shape
+        self.edge_trim = uses_edge_trim(self.params, product.manifest.ipf)
+        self._datasets = {p: product.open_measurement(p) for p in polarisations}
+        for p, ds in self._datasets.items():
+            if (ds.height, ds.width) != self.shape:
+                raise ChainError(
+                    f"{product.source}: measurement of {p} is {ds.height}×{ds.width} pixels but the "
+                    f"annotation says {self.shape[0]}×{self.shape[1]}"
+                )
+        self._cal = {p: product.calibration(p) for p in polarisations}
+        need_noise = self.params.thermal_noise or self.edge_trim
+        self._noise = {p: product.noise(p) for p in polarisations} if need_noise else {}
+        self.window: Window | None = None
+        self.data: dict[str, np.ndarray] = {}
+        self.read_window: Window | None = None  # union of the GRD windows processed (with halo)
+
+    def close(self) -> None:
+        for ds in self._datasets.values():
+            ds.close()
+        self._datasets = {}
+
+    def _read(self, pol: str, window: Window) -> np.ndarray:
+        with _timer(self.timings, "read"):
+            return self._datasets[pol].read(1, window=window)
+
+    def radiometry(self, pol: str, window: Window) -> np.ndarray:
+        """Calibrated (denoised, border-masked) float32 of a GRD window."""
+        dn = self._read(pol, window)
+        with _timer(self.timings, "radiometry"):
+            noise = self._noise.get(pol)
+            valid = None
+            if self.edge_trim:
+                valid = border_valid_mask(lambda w: self._read(pol, w), noise, self.shape, window, self.params)
+            return calibrate(
+                dn,
+                calibration_window(self._cal[pol], window, self.params.quantity),
+                noise_window(noise, window) if self.params.thermal_noise else None,
+                self.params,
+                valid,
+            )
+
+    def filtered(self, pol: str, window: Window) -> np.ndarray:
+        """Radiometry + speckle filter of ``window`` (read with the filter's halo, clipped to the scene)."""
+        h = self.speckle.halo
+        r0, c0 = max(int(window.row_off) - h, 0), max(int(window.col_off) - h, 0)
+        r1 = min(int(window.row_off + window.height) + h, self.shape[0])
+        c1 = min(int(window.col_off + window.width) + h, self.shape[1])
+        halo_window = Window(c0, r0, c1 - c0, r1 - r0)
+        self.read_window = _union(self.read_window, halo_window)
+        cal = self.radiometry(pol, halo_window)
+        with _timer(self.timings, "speckle"):
+            out = self.speckle.apply(cal) if self.speckle.kind != "none" else cal
+        rr, cc = int(window.row_off) - r0, int(window.col_off) - c0
+        return out[rr : rr + int(window.height), cc : cc + int(window.width)]
+
+    def _compute_into(self, arrays: dict[str, np.ndarray], region: Window, part: Window) -> None:
+        for s in range(int(part.row_off), int(part.row_off + part.height), self.strip_rows):
+            e = min(s + self.strip_rows, int(part.row_off + part.height))
+            strip = Window(int(part.col_off), s, int(part.width), e - s)
+            for pol in self.polarisations:
+                arrays[pol][s - int(region.row_off) : e - int(region.row_off),
+                            int(part.col_off - region.col_off) : int(part.col_off - region.col_off + part.width)] = self.filtered(pol, strip)
+
+    def ensure(self, need: Window) -> None:
+        """Hold at least ``need`` (rows exactly; columns: ``need`` ∪ the columns held before)."""
+        old = self.window
+        if old is not None and _intersect(old, need) is not None and _intersect(old, need) == need:
+            return
+        if old is not None:
+            c0 = min(int(old.col_off), int(need.col_off))
+            c1 = max(int(old.col_off + old.width), int(need.col_off + need.width))
+            new = Window(c0, int(need.row_off), c1 - c0, int(need.height))
+        else:
+            new = need
+        arrays = {p: np.empty((int(new.height), int(new.width)), np.float32) for p in self.polarisations}
+        inter = _intersect(old, new) if old is not None else None
+        if inter is None:
+            self._compute_into(arrays, new, new)
+        else:
+            for pol in self.polarisations:
+                src = self.data[pol]
+                arrays[pol][int(inter.row_off - new.row_off) : int(inter.row_off - new.row_off + inter.height),
+                            int(inter.col_off - new.col_off) : int(inter.col_off - new.col_off + inter.width)] = src[
+                    int(inter.row_off - old.row_off) : int(inter.row_off - old.row_off + inter.height),
+                    int(inter.col_off - old.col_off) : int(inter.col_off - old.col_off + inter.width)]
+            nr0, nr1 = int(new.row_off), int(new.row_off + new.height)
+            nc0, nc1 = int(new.col_off), int(new.col_off + new.width)
+            ir0, ir1 = int(inter.row_off), int(inter.row_off + inter.height)
+            ic0, ic1 = int(inter.col_off), int(inter.col_off + inter.width)
+            parts = [
+                Window(nc0, nr0, nc1 - nc0, ir0 - nr0),  # above
+                Window(nc0, ir1, nc1 - nc0, nr1 - ir1),  # below
+                Window(nc0, ir0, ic0 - nc0, ir1 - ir0),  # left
+                Window(ic1, ir0, nc1 - ic1, ir1 - ir0),  # right
+            ]
+            for part in parts:
+                if part.height > 0 and part.width > 0:
+                    self._compute_into(arrays, new, part)
+        self.data = arrays  # the old arrays are released here
+        self.window = new
+
+
+def _coarse_grid(grid: RasterGrid, step: int) -> RasterGrid:
+    """A grid of ~``step``-px cells exactly covering ``grid`` (so node centres lie inside it)."""
+    h, w = grid.shape
+    nh, nw = max(1, math.ceil(h / step)), max(1, math.ceil(w / step))
+    return RasterGrid(grid.crs, grid.transform @ Affine.scale(w / nw, h / nh), (nh, nw))
+
+
+def _coarse_heights(dem: DemSource, grid: RasterGrid) -> tuple[np.ndarray, str]:
+    try:
+        d = dem.read(grid)
+        return d.heights, d.vertical_datum
+    except DemError:
+        # only used to find the GRD extent: gaps here must not stop the run (the blocks apply
+        # the DEM's own gap policy); sea level with a wide margin is enough for that
+        return np.zeros(grid.shape, np.float32), dem.vertical_datum
+
+
+def _on_image(line: np.ndarray, pixel: np.ndarray, shape: tuple[int, int], margin: float) -> np.ndarray:
+    ok = np.isfinite(line) & np.isfinite(pixel)
+    return ok & (line > -margin) & (line < shape[0] - 1 + margin) & (pixel > -margin) & (pixel < shape[1] - 1 + margin)
+
+
+def _geoid_name(vertical_datum: str) -> str:
+    from .geoid import GEOID_GRIDS
+
+    if vertical_datum in GEOID_GRIDS:
+        return f"{vertical_datum} (PROJ grid {GEOID_GRIDS[vertical_datum][1]})"
+    return "none (heights above the WGS84 ellipsoid)"
+
+
+def process_scene_to_tile(
+    product: str | os.PathLike | SafeProduct,
+    tile_grid,
+    output,
+    window: Window | None = None,
+    config: ProcessingConfig | None = None,
+    dem: DemSource | None = None,
+    progress: Progress | None = None,
+    *,
+    storage_options: dict | None = None,
+    dem_store: str | os.PathLike | None = None,
+    block_rows: int = 1024,
+    strip_rows: int = 1024,
+) -> ChainResult:
+    """Process one S1 IW GRD product onto (a window of) a tile grid and write a COG.
+
+    - ``product``: path/URL of a SAFE folder or zip (``storage_options`` for fsspec), or an
+      opened :class:`.safe.SafeProduct`.
+    - ``tile_grid``: a ``TileGrid`` / :class:`.geocoding.RasterGrid` (anything with ``crs``,
+      ``transform``, ``shape``): the S2 tile's UTM 10 m grid, origin at its upper-left corner.
+    - ``output``: local path or fsspec URL / UPath of the COG to write (atomic).
+    - ``window``: the part of the tile to produce (rasterio Window); default the whole grid
+      (use :func:`tile_window` for a catalog entry's patches in scope).
+    - ``config``: the :class:`.config.ProcessingConfig` (default: its defaults).
+    - ``dem``: the DEM source; default built from ``config.dem`` (GLO-30 needs ``dem_store``).
+    - ``progress``: called with (fraction, message) after each block.
+
+    Returns a :class:`ChainResult`. A product whose image touches no target pixel gives
+    ``covered=False`` with a reason, nothing written. Output bands are named by polarisation,
+    float32 (dB or linear per ``config.output_scale``), NaN where there is no valid data; the
+    output transform is the tile grid's transform shifted by the window offset.
+    """
+    from upath import UPath
+
+    from ..formats.cog import write_cog
+
+    config = config or ProcessingConfig()
+    say = progress or (lambda f, m: None)
+    timings: dict[str, float] = {}
+    t_start = time.perf_counter()
+    grid = RasterGrid.of(tile_grid)
+    if window is None:
+        window = Window(0, 0, grid.shape[1], grid.shape[0])
+    target = grid.window(window)  # validates the window
+    window = Window(int(window.col_off), int(window.row_off), int(window.width), int(window.height))
+    height, width = target.shape
+
+    own = not isinstance(product, SafeProduct)
+    with _timer(timings, "open"):
+        prod = open_safe(product, storage_options) if own else product
+    try:
+        pols = config.polarisations
+        anns = [prod.annotation(p) for p in pols]
+        shape = anns[0].shape
+        for a in anns[1:]:
+            if a.shape != shape or a.first_line_time != anns[0].first_line_time:
+                raise ChainError(f"{prod.source}: polarisations {pols} have different image geometry")
+        ann = anns[0]
+        geometry = GeometryModel.from_annotation(ann, srgr=config.srgr, orbit_method=config.orbit_interpolation)
+        if dem is None:
+            dem = config.dem.source(store=dem_store)
+        manifest = prod.manifest
+        tags = {
+            "source_product": prod.name,
+            "mission": manifest.mission,
+            "start_time": f"{np.datetime_as_string(manifest.start_time, unit='us')}Z",
+            "stop_time": f"{np.datetime_as_string(manifest.stop_time, unit='us')}Z",
+            "pass_direction": manifest.pass_direction,
+            "relative_orbit": str(manifest.relative_orbit),
+            "absolute_orbit": str(manifest.absolute_orbit),
+            "ipf_version": manifest.ipf_version,
+            "processing": config.to_json(),
+            "processing_fingerprint": config.fingerprint(),
+            "processor": processor_name(),
+            "dem": dem.name,
+            "geoid": _geoid_name(dem.vertical_datum),
+            "quantity": config.calibration,
+            "units": "dB" if config.output_scale == "db" else "linear",
+            "tile_window": json.dumps([int(window.col_off), int(window.row_off), int(window.width), int(window.height)]),
+        }
+
+        def result(**kw) -> ChainResult:
+            timings["total"] = time.perf_counter() - t_start
+            return ChainResult(product=prod.name, tile_window=window, parameters=config.to_dict(),
+                               fingerprint=config.fingerprint(), timings=dict(timings), tags=tags, **kw)
+
+        # 1. coarse pass: which target rows see the image at all
+        with _timer(timings, "coarse"):
+            coarse = _coarse_grid(target, _COARSE_STEP)
+            ch, vdatum = _coarse_heights(dem, coarse)
+            cl, cp = geocode_grid(geometry, coarse, ch, vdatum, geodesy_step=4)
+            c_on = _on_image(cl, cp, shape, _COARSE_MARGIN)
+        if not c_on.any():
+            return result(
+                covered=False, output=None, valid_fraction=0.0, band_valid_fraction={p: 0.0 for p in pols},
+                scene_window=None,
+                reason=f"{prod.name}: the GRD image ({shape[0]}×{shape[1]}) touches no pixel of the "
+                       f"target window {tags['tile_window']} (coarse geocoding every {_COARSE_STEP} px)",
+            )
+        row_hit = c_on.any(axis=1)  # per coarse row
+        coarse_row_px = height / coarse.shape[0]
+
+        filtered = FilteredGrd(prod, pols, config, timings, strip_rows=strip_rows)
+        n_valid = {p: 0 for p in pols}
+        n_all_valid = 0
+        out_transform = grid.transform @ Affine.translation(window.col_off, window.row_off)
+        profile = dict(driver="GTiff", width=width, height=height, count=len(pols), dtype="float32",
+                       crs=rasterio.crs.CRS.from_wkt(grid.crs.to_wkt()), transform=out_transform,
+                       nodata=float("nan"), tiled=True, blockxsize=512, blockysize=512, BIGTIFF="IF_SAFER",
+                       interleave="band")
+        stage = tempfile.TemporaryDirectory(prefix="ben_sen1_chain_")
+        try:
+            tmp = Path(stage.name) / "tile.tif"
+            with rasterio.open(tmp, "w", **profile) as dst:
+                for b, p in enumerate(pols, 1):
+                    dst.set_band_description(b, p)
+                dst.update_tags(**tags)
+                n_blocks = math.ceil(height / block_rows)
+                for k in range(n_blocks):
+                    r0 = k * block_rows
+                    bh = min(block_rows, height - r0)
+                    bwin = Window(0, r0, width, bh)
+                    c_lo = int(math.floor(r0 / coarse_row_px)) - 1
+                    c_hi = int(math.ceil((r0 + bh) / coarse_row_px)) + 1
+                    hit = row_hit[max(c_lo, 0) : min(c_hi, row_hit.size)].any()
+                    bands = None
+                    if hit:
+                        gwin = Window(window.col_off, window.row_off + r0, width, bh)
+                        with _timer(timings, "dem"):
+                            dh = dem.read(grid, gwin)
+                        with _timer(timings, "geocoding"):
+                            line, pixel = geocode_grid(geometry, grid, dh.heights, dh.vertical_datum,
+                                                       window=gwin, geodesy_step=config.geodesy_step)
+                            need = grd_window_for(line, pixel, shape, margin=1)
+                        del dh
+                        if need is not None:
+                            filtered.ensure(need)
+                            bands = []
+                            for p in pols:
+                                with _timer(timings, "resample"):
+                                    v = resample_grd(filtered.data[p], filtered.window, line, pixel, config.resampling)
+                                if config.output_scale == "db":
+                                    with _timer(timings, "scale"):
+                                        v = to_db(v)
+                                bands.append(v)
+                        del line, pixel
+                    with _timer(timings, "write"):
+                        if bands is None:
+                            nan = np.full((bh, width), np.nan, np.float32)
+                            for b in range(len(pols)):
+                                dst.write(nan, b + 1, window=bwin)
+                        else:
+                            fin_all = np.ones((bh, width), bool)
+                            for b, (p, v) in enumerate(zip(pols, bands)):
+                                fin = np.isfinite(v)
+                                n_valid[p] += int(fin.sum())
+                                fin_all &= fin
+                                dst.write(v, b + 1, window=bwin)
+                            n_all_valid += int(fin_all.sum())
+                    say((k + 1) / n_blocks, f"{prod.name}: block {k + 1}/{n_blocks} (rows {r0}..{r0 + bh - 1})")
+            filtered.close()
+            total = float(height * width)
+            if filtered.read_window is None:
+                reason = f"{prod.name}: no target pixel of window {tags['tile_window']} falls on the GRD image"
+                return result(covered=False, output=None, valid_fraction=0.0,
+                              band_valid_fraction={p: 0.0 for p in pols}, scene_window=None, reason=reason)
+            tags_extra = {"scene_window": json.dumps([int(v) for v in (filtered.read_window.col_off, filtered.read_window.row_off,
+                                                                    filtered.read_window.width, filtered.read_window.height)])}
+            with rasterio.open(tmp, "r+") as dst:
+                dst.update_tags(**tags_extra)
+            tags.update(tags_extra)
+            out = output if isinstance(output, UPath) else UPath(os.fspath(output))
+            with _timer(timings, "cog"), rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"):
+                write_cog(tmp, out)
+        finally:
+            stage.cleanup()
+        return result(
+            covered=True, output=str(out), valid_fraction=n_all_valid / total,
+            band_valid_fraction={p: n_valid[p] / total for p in pols}, scene_window=filtered.read_window,
+        )
+    finally:
+        if own:
+            prod.close()

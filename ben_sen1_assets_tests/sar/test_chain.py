@@ -1,0 +1,188 @@
+"""The whole chain on a demo-archive product (real Rome S1B metadata, simulated pixels) onto the
+demo tile 33TTG (window of its patches in scope)."""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import math
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from rasterio.windows import Window
+from scipy.interpolate import RegularGridInterpolator
+
+from ben_sen1_assets.demo_archive import BackscatterModel, build_product, demo_products
+from ben_sen1_assets.grid import tile_grid
+from ben_sen1_assets.grid.catalog import load_demo_catalog
+from ben_sen1_assets.sar import open_safe
+from ben_sen1_assets.sar.chain import ChainResult, patches_window, process_scene_to_tile, tile_window
+from ben_sen1_assets.sar.config import DemConfig, ProcessingConfig
+from ben_sen1_assets.sar.dem import LocalDem
+from ben_sen1_assets.sar.errors import MissingFileError, SafeError
+from ben_sen1_assets.sar.geocoding import GeometryModel, geocode_grid
+from ben_sen1_assets.sar.speckle import SpeckleFilter
+
+DEM_PATH = str(importlib.resources.files("ben_sen1_assets") / "data" / "dem" / "Rome-30m-DEM.tif")
+# the tile window reaches the DEM's edge, where bilinear warping has no neighbour: nearest fill
+DEM = DemConfig.local(DEM_PATH, fill="nearest")
+CONFIG = ProcessingConfig(dem=DEM)
+ENTRY = load_demo_catalog().get("33TTG_20211223")
+WINDOW = tile_window(ENTRY)
+MIN_VALID_FRACTION = 0.99  # the demo crop "rome-a" covers the Rome DEM, hence the whole window
+
+
+@pytest.fixture(scope="module")
+def rome_a(tmp_path_factory):
+    """The demo archive's small Rome product (VV+VH, simulated σ0 and speckle), built once."""
+    product = next(p for p in demo_products() if p.label == "rome-a")
+    return build_product(product, tmp_path_factory.mktemp("demo"), seed=20211223)
+
+
+@pytest.fixture(scope="module")
+def default_run(rome_a, tmp_path_factory) -> tuple[ChainResult, str]:
+    out = tmp_path_factory.mktemp("chain") / "33TTG_rome_a.tif"
+    messages = []
+    result = process_scene_to_tile(rome_a, ENTRY.tile, out, window=WINDOW, config=CONFIG,
+                                   progress=lambda f, m: messages.append((f, m)))
+    assert messages and messages[-1][0] == 1.0
+    return result, str(out)
+
+
+def _read(path):
+    with rasterio.open(path) as ds:
+        return ds.read(), ds.profile, ds.tags(), ds.descriptions, ds.tags(ns="IMAGE_STRUCTURE"), ds.overviews(1)
+
+
+def test_window_is_the_patches_bounding_box():
+    xs = [x for x, _ in ENTRY.patches]
+    ys = [y for _, y in ENTRY.patches]
+    assert WINDOW == Window(min(xs) * 120, min(ys) * 120, (max(xs) - min(xs) + 1) * 120, (max(ys) - min(ys) + 1) * 120)
+    assert patches_window([(0, 0), (90, 90)]) == Window(0, 0, 10920, 10920)
+
+
+def test_cog_on_the_tile_grid_window(default_run):
+    result, path = default_run
+    data, profile, tags, descriptions, structure, overviews = _read(path)
+    assert result.covered and result.output == path
+    assert structure.get("LAYOUT") == "COG"
+    assert profile["dtype"] == "float32" and profile["count"] == 2 and math.isnan(profile["nodata"])
+    assert descriptions == ("VV", "VH")
+    assert (profile["height"], profile["width"]) == (WINDOW.height, WINDOW.width)
+    tile = ENTRY.tile
+    assert profile["crs"].to_epsg() == tile.epsg == 32633
+    # origin = tile UL + window offset × 10 m, exactly
+    assert profile["transform"] == Affine(10.0, 0.0, tile.ulx + 10.0 * WINDOW.col_off,
+                                          0.0, -10.0, tile.uly - 10.0 * WINDOW.row_off)
+    for key in ("source_product", "mission", "start_time", "stop_time", "pass_direction", "relative_orbit",
+                "processing", "processor", "dem", "geoid"):
+        assert tags.get(key), key
+    product_name = result.product
+    assert tags["source_product"] == product_name and product_name.startswith("S1B_IW_GRDH_1SDV_20211223T0511")
+    assert tags["mission"] == "S1B" and tags["pass_direction"] == "DESCENDING" and tags["relative_orbit"] == "22"
+    assert ProcessingConfig.from_json(tags["processing"]).to_dict() == CONFIG.to_dict()
+    assert tags["processor"].startswith("ben_sen1_assets ")
+    assert "EGM96" in tags["geoid"] and "Rome-30m-DEM" in tags["dem"]
+    assert tags["start_time"].startswith("2021-12-23T05:11")
+
+
+def test_values_plausible_and_valid_fraction(default_run):
+    result, path = default_run
+    data, *_ = _read(path)
+    finite = np.isfinite(data).all(axis=0)
+    assert result.valid_fraction > MIN_VALID_FRACTION
+    assert result.valid_fraction == pytest.approx(finite.mean(), abs=1e-12)
+    vv, vh = data[0][finite], data[1][finite]
+    # simulated σ0: land −10…−14 dB, water −18…−27 dB (VV), VH 7 dB lower; filtered speckle ± a few dB
+    assert -40 < np.percentile(vv, 0.1) and np.percentile(vv, 99.9) < 0
+    assert -12.9 < np.median(vv) < -11.0
+    assert np.median(vv) - np.median(vh) == pytest.approx(7.0, abs=0.15)
+    # the GRD window read is a small part of the scene around the Rome DEM
+    sw = result.scene_window
+    assert sw is not None and sw.width < 1400 and sw.height < 1600
+    assert set(result.timings) >= {"geocoding", "radiometry", "speckle", "resample", "cog", "total"}
+
+
+def test_two_blocks_equal_one_block(rome_a, default_run, tmp_path):
+    _, path = default_run
+    one, *_ = _read(path)  # block_rows=1024 → 2 blocks for 1080 rows
+    out = tmp_path / "one_block.tif"
+    r = process_scene_to_tile(rome_a, ENTRY.tile, out, window=WINDOW, config=CONFIG, block_rows=2048, strip_rows=300)
+    whole, *_ = _read(out)
+    assert np.array_equal(np.isnan(one), np.isnan(whole))
+    np.testing.assert_allclose(one, whole, rtol=0, atol=1e-5, equal_nan=True)
+    assert r.scene_window == default_run[0].scene_window
+
+
+def test_db_vs_linear(rome_a, default_run, tmp_path):
+    _, path = default_run
+    db, *_ = _read(path)
+    out = tmp_path / "linear.tif"
+    r = process_scene_to_tile(rome_a, ENTRY.tile, out, window=WINDOW, config=CONFIG.replace(output_scale="linear"))
+    lin, _, tags, *_ = _read(out)
+    assert tags["units"] == "linear"
+    np.testing.assert_allclose(10 * np.log10(lin), db, atol=1e-4, equal_nan=True)
+    assert r.fingerprint != default_run[0].fingerprint
+
+
+def test_recovered_sigma0_matches_the_simulated_one(rome_a, tmp_path):
+    """Linear σ0 (no speckle filter) over flat land equals the generator's model
+    k_land·cos²θ (BackscatterModel) within 0.2 dB (speckle averages out over > 2·10⁴ pixels)."""
+    model = BackscatterModel()
+    config = CONFIG.replace(output_scale="linear", speckle_filter=SpeckleFilter("none"))
+    out = tmp_path / "sigma0.tif"
+    process_scene_to_tile(rome_a, ENTRY.tile, out, window=WINDOW, config=config)
+    lin, *_ = _read(out)
+    tile = ENTRY.tile
+    dem = LocalDem(DEM_PATH, fill="nearest").read(tile, WINDOW)
+    gy, gx = np.gradient(dem.heights.astype(np.float64), 10.0)
+    slope = np.degrees(np.arctan(np.hypot(gx, gy)))
+    # flat (< 1°) and well above the simulated water (DEM height ≤ 16 m)
+    flat = (slope < 1.0) & (dem.heights > 25.0)
+    # ellipsoid incidence angle at each target pixel from the product's geolocation grid
+    with open_safe(rome_a) as product:
+        ann = product.annotation("VV")
+        geometry = GeometryModel.from_annotation(ann)
+        line, pixel = geocode_grid(geometry, tile, dem.heights, dem.vertical_datum, window=WINDOW)
+        g = ann.geolocation_grid
+        inc = RegularGridInterpolator(
+            (np.unique(g.line).astype(float), np.unique(g.pixel).astype(float)), g.as_2d("incidence_angle"),
+            bounds_error=False, fill_value=np.nan,
+        )((line, pixel))
+    for band, pol in enumerate(("VV", "VH")):
+        ok = flat & np.isfinite(lin[band]) & np.isfinite(inc)
+        assert ok.sum() > 20_000
+        expected = model.k_land * np.cos(np.radians(inc[ok])) ** model.n_land * model.pol_factor(pol)
+        ratio_db = 10 * np.log10(lin[band][ok].mean() / expected.mean())
+        assert abs(ratio_db) < 0.2, (pol, ratio_db)
+
+
+def test_product_outside_the_tile_is_skipped_with_a_reason(rome_a, tmp_path):
+    out = tmp_path / "france.tif"
+    r = process_scene_to_tile(rome_a, tile_grid("31TEL"), out, window=Window(0, 0, 2048, 2048), config=CONFIG)
+    assert not r.covered and r.output is None and r.valid_fraction == 0.0
+    assert "touches no pixel" in r.reason and r.product in r.reason
+    assert not out.exists()
+
+
+def test_partly_covered_window(rome_a, tmp_path):
+    """A window reaching past the small product's image: NaN there, valid inside."""
+    w = Window(WINDOW.col_off - 500, WINDOW.row_off, 800, 400)
+    out = tmp_path / "part.tif"
+    config = CONFIG.replace(dem=DemConfig.constant(90.0), speckle_filter=SpeckleFilter("boxcar", 3))
+    r = process_scene_to_tile(rome_a, ENTRY.tile, out, window=w, config=config)
+    data, *_ = _read(out)
+    assert r.covered and 0.05 < r.valid_fraction < 0.95
+    fin = np.isfinite(data[0])
+    assert fin[:, -1].all() and not fin[:, 0].any()  # the image ends inside the window
+    assert json.loads(r.tags["tile_window"]) == [w.col_off, w.row_off, w.width, w.height]
+
+
+def test_bad_requests_are_clear_errors(rome_a, tmp_path):
+    with pytest.raises(SafeError, match="window"):
+        process_scene_to_tile(rome_a, ENTRY.tile, tmp_path / "x.tif", window=Window(10900, 0, 200, 10), config=CONFIG)
+    with pytest.raises(MissingFileError, match="HH"):
+        process_scene_to_tile(rome_a, ENTRY.tile, tmp_path / "x.tif", window=WINDOW, config=CONFIG.replace(polarisations=("HH",)))
+    assert not (tmp_path / "x.tif").exists()
