@@ -11,6 +11,7 @@ warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 from ben_sen1_assets import checks  # noqa: E402
+from ben_sen1_assets.assets.preprocessed_s1 import preprocessed_s1
 from ben_sen1_assets.assets.raw_s1_safe import raw_s1_safe
 from ben_sen1_assets.assets.s1_product_selection import s1_product_selection
 from ben_sen1_assets.assets.tile_footprints import tile_footprints
@@ -23,9 +24,11 @@ from ben_sen1_assets.resources.io_managers import (
     ZarrIOManagerFactory,
 )
 from ben_sen1_assets.resources.archives import ProductStoreResource, S1CatalogResource
+from ben_sen1_assets.resources.processing import SarProcessingResource
 from ben_sen1_assets.resources.selection import SelectionRulesResource
 from ben_sen1_assets.resources.tile_catalog import TileCatalogResource
 from ben_sen1_assets.schedules import missing_tiles_schedule
+from ben_sen1_assets.sensors import new_products_sensor
 
 
 def storage_resources(base_path: str, storage_options: dict) -> dict:
@@ -55,15 +58,28 @@ def s1_catalog_resource(provider: str) -> S1CatalogResource:
     )
 
 
+def sar_processing_resource() -> SarProcessingResource:
+    """Copernicus GLO-30 for real runs; the embedded default uses the shipped Rome SRTM sample."""
+    if SETTINGS.is_embedded_default:
+        from ben_sen1_assets.demo_archive import demo_dem_config
+
+        dem = demo_dem_config()
+        return SarProcessingResource(
+            dem_kind=dem.kind, dem_path=dem.path, dem_vertical_datum=dem.vertical_datum, dem_fill=dem.fill
+        )
+    return SarProcessingResource(dem_kind="glo30", dem_store=str(SETTINGS.home / "dem"))
+
+
 RESOURCES = {
     "tile_catalog": TileCatalogResource(catalog=SETTINGS.catalog),
     "s1_catalog": s1_catalog_resource(SETTINGS.provider),
     "selection_rules": SelectionRulesResource(),
+    "sar_processing": sar_processing_resource(),
     "product_store": ProductStoreResource(base_path=SETTINGS.product_store, storage_options=SETTINGS.storage_options),
     **storage_resources(SETTINGS.storage, SETTINGS.storage_options),
 }
 
-ASSETS = [tile_footprints, s1_product_selection, raw_s1_safe]
+ASSETS = [tile_footprints, s1_product_selection, raw_s1_safe, preprocessed_s1]
 ASSET_CHECKS = dg.load_asset_checks_from_modules([checks])
 
 defs = dg.Definitions(
@@ -72,5 +88,6 @@ defs = dg.Definitions(
     resources=RESOURCES,
     jobs=[tile_job],
     schedules=[missing_tiles_schedule],
+    sensors=[new_products_sensor],
     executor=executor_for(SETTINGS.executor),
 )

@@ -19,7 +19,13 @@ from pydantic import Field
 from upath import UPath
 
 from ben_sen1_assets.formats.atomic import atomic_file
-from ben_sen1_assets.formats.cog import Raster, read_cog_collection, write_cog, write_cog_collection
+from ben_sen1_assets.formats.cog import (
+    Raster,
+    discard_staged,
+    read_cog_collection,
+    write_cog,
+    write_cog_collection,
+)
 from ben_sen1_assets.formats.zarr_store import open_zarr, write_zarr
 
 
@@ -72,8 +78,10 @@ class CogIOManager(dg.UPathIOManager):
     def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:
         if isinstance(obj, Mapping):
             write_cog_collection(obj, path.with_suffix(".cogs"))
+            discard_staged(obj.values())
         elif isinstance(obj, (Raster, Path)):
             write_cog(obj, path)
+            discard_staged([obj])
         else:
             raise TypeError(
                 f"{context.asset_key.to_user_string()}: expected a Raster, a GeoTIFF path or a mapping "
