@@ -11,12 +11,16 @@ warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 from ben_sen1_assets import checks  # noqa: E402
+from ben_sen1_assets.assets.bigearthnet_export import bigearthnet_export
+from ben_sen1_assets.assets.mosaics import mosaics
+from ben_sen1_assets.assets.patches import patches
 from ben_sen1_assets.assets.preprocessed_s1 import preprocessed_s1
+from ben_sen1_assets.assets.s1s2_mapping import s1s2_mapping
 from ben_sen1_assets.assets.raw_s1_safe import raw_s1_safe
 from ben_sen1_assets.assets.s1_product_selection import s1_product_selection
 from ben_sen1_assets.assets.tile_footprints import tile_footprints
 from ben_sen1_assets.executors import executor_for
-from ben_sen1_assets.jobs import tile_job
+from ben_sen1_assets.jobs import datasets_job, tile_job
 from ben_sen1_assets.partitions import SETTINGS
 from ben_sen1_assets.resources.io_managers import (
     CogIOManagerFactory,
@@ -24,6 +28,7 @@ from ben_sen1_assets.resources.io_managers import (
     ZarrIOManagerFactory,
 )
 from ben_sen1_assets.resources.archives import ProductStoreResource, S1CatalogResource
+from ben_sen1_assets.resources.outputs import MosaicRulesResource
 from ben_sen1_assets.resources.processing import SarProcessingResource
 from ben_sen1_assets.resources.selection import SelectionRulesResource
 from ben_sen1_assets.resources.tile_catalog import TileCatalogResource
@@ -61,7 +66,7 @@ def s1_catalog_resource(provider: str) -> S1CatalogResource:
 def sar_processing_resource() -> SarProcessingResource:
     """Copernicus GLO-30 for real runs; the embedded default uses the shipped Rome SRTM sample."""
     if SETTINGS.is_embedded_default:
-        from ben_sen1_assets.demo_archive import demo_dem_config
+        from ben_sen1_assets.demo_archive.dem import demo_dem_config
 
         dem = demo_dem_config()
         return SarProcessingResource(
@@ -75,18 +80,22 @@ RESOURCES = {
     "s1_catalog": s1_catalog_resource(SETTINGS.provider),
     "selection_rules": SelectionRulesResource(),
     "sar_processing": sar_processing_resource(),
+    "mosaic_rules": MosaicRulesResource(),
     "product_store": ProductStoreResource(base_path=SETTINGS.product_store, storage_options=SETTINGS.storage_options),
     **storage_resources(SETTINGS.storage, SETTINGS.storage_options),
 }
 
-ASSETS = [tile_footprints, s1_product_selection, raw_s1_safe, preprocessed_s1]
+ASSETS = [
+    tile_footprints, s1_product_selection, raw_s1_safe, preprocessed_s1, mosaics, patches,
+    s1s2_mapping, bigearthnet_export,
+]
 ASSET_CHECKS = dg.load_asset_checks_from_modules([checks])
 
 defs = dg.Definitions(
     assets=ASSETS,
     asset_checks=ASSET_CHECKS,
     resources=RESOURCES,
-    jobs=[tile_job],
+    jobs=[tile_job, datasets_job],
     schedules=[missing_tiles_schedule],
     sensors=[new_products_sensor],
     executor=executor_for(SETTINGS.executor),

@@ -37,6 +37,10 @@ FRANCE_SOURCE = "S1A_IW_GRDH_1SDV_20210809T173953_20210809T174018_039156_049F13_
 #: EGM96 geoid undulation at 12.5° E, 42.0° N (PROJ egm96_15.gtx: +48.61 m).
 ROME_UNDULATION_M = 48.6
 ROME_WATER_MAX_HEIGHT_M = 16.0
+#: the France scene has no DEM: flat terrain at this height above the WGS84 ellipsoid (the
+#: median height of the sample's 210 geolocation grid points, 567.5 m, rounded), the same for
+#: every France product so that they line up, and stated to the chain (``demo_archive.dem``)
+FRANCE_FLAT_HEIGHT_M = 567.5
 #: synthetic lake for the flat France scene: ellipse centre (lon, lat), semi-axes (deg lon, deg lat).
 FRANCE_LAKE = (3.345, 45.515, 0.012, 0.008)
 
@@ -152,13 +156,13 @@ def terrain_for(product: DemoProduct, grid) -> SceneTerrain:
             f"flat terrain at the DEM median {r.fallback_height:.1f} m (+undulation), land",
         )
     if product.scene == "france":
-        h = float(np.median(grid.height))
+        h = FRANCE_FLAT_HEIGHT_M
         lc, la, a, b = FRANCE_LAKE
         # the raster only needs to hold the lake; everywhere else is the same flat height
         r = flat_terrain(lc - a - 0.02, la - b - 0.02, lc + a + 0.02, la + b + 0.02, h, FRANCE_LAKE)
         return SceneTerrain(
             r,
-            f"no DEM: flat terrain at {h:.1f} m above the WGS84 ellipsoid (median geolocation-grid height); "
+            f"no DEM: flat terrain at {h:.1f} m above the WGS84 ellipsoid (median geolocation-grid height of the sample); "
             f"synthetic elliptic lake centre lon {FRANCE_LAKE[0]}, lat {FRANCE_LAKE[1]}, semi-axes "
             f"{FRANCE_LAKE[2]} deg lon x {FRANCE_LAKE[3]} deg lat",
         )

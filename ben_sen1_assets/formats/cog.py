@@ -128,7 +128,10 @@ def discard_staged(items) -> None:
     """Remove handed-over local files that live in a staging folder (after they were published)."""
     for item in items:
         if isinstance(item, Path) and item.parent.name.startswith(STAGING_PREFIX):
-            item.unlink(missing_ok=True)
+            if item.is_dir():
+                shutil.rmtree(item, ignore_errors=True)
+            else:
+                item.unlink(missing_ok=True)
             try:
                 item.parent.rmdir()
             except OSError:
