@@ -35,7 +35,7 @@ def main() -> None:
         build_product(products[f"{args.scene}-a"], out / "warmup", seed=1)
         warm = time.perf_counter() - t
         t = time.perf_counter()
-        zip_path = build_product(full, out, seed=1, progress=lambda m: print(m, flush=True))
+        zip_path = build_product(full, out, seed=1, progress=lambda m: print(f"{time.perf_counter() - t:6.1f} s  {m}", flush=True))
         wall = time.perf_counter() - t
         with zipfile.ZipFile(zip_path) as zf:
             members = {i.filename.rsplit("/", 1)[-1]: i.file_size for i in zf.infolist()}

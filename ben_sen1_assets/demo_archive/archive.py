@@ -18,8 +18,11 @@ DEFAULT_SEED = 20211223
 
 
 def default_archive_folder() -> Path:
-    """``<BEN_SEN1_HOME or ./.ben_sen1>/archive`` (the project's settings may pass another folder)."""
-    return Path(os.environ.get("BEN_SEN1_HOME", ".ben_sen1")) / "archive"
+    """The project's archive setting: ``BEN_SEN1_ARCHIVE``, else ``<BEN_SEN1_HOME or ./.ben_sen1>/archive``
+    (read through ``ben_sen1_assets.settings``, the one place that reads the environment)."""
+    from ..settings import load_settings
+
+    return Path(load_settings().archive)
 
 
 def _hash_tree(h, folder: Path) -> None:

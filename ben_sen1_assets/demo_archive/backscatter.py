@@ -15,7 +15,9 @@ backscattered power plus the thermal noise power, and both are speckled together
 (ESA's ENL for IW GRDH). ``A`` is the sigmaNought calibration LUT, ``N`` the thermal-noise LUT
 (range × azimuth) of the product itself, both bilinearly interpolated by the project's
 radiometry. ``DN = round(sqrt(I))`` clipped to 1..65535 inside the valid swath and 0 outside it
-(the zero borders of IPF ≥ 2.9 products). Hence the project's ``σ0 = (DN² − N) / A²`` recovers σ0
+(the zero borders of IPF ≥ 2.9 products); the valid swath is where the product's thermal-noise
+LUT is > 0 (ESA sets the far-range noise nodes past the valid swath to 0; near-range and
+azimuth borders are not simulated). Hence the project's ``σ0 = (DN² − N) / A²`` recovers σ0
 in expectation (bias < 1/(12 A²) from rounding).
 
 Random numbers: a counter-based generator (splitmix64 of seed, polarisation, absolute line and
@@ -28,7 +30,6 @@ block size or thread count. The gamma variate is drawn by inverse CDF: linear in
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from functools import lru_cache
 
 import numba
@@ -96,8 +97,19 @@ def sigma0_vv(cos_local: float, is_water: bool, k_land: float, n_land: float, k_
     """σ0_VV of one pixel (the model of ``BackscatterModel.sigma0``)."""
     c = min(max(cos_local, 0.0), 1.0)
     if is_water:
-        return k_water * c**n_water
-    return k_land * c**n_land
+        return k_water * _pow(c, n_water)
+    return k_land * _pow(c, n_land)
+
+
+@numba.njit(cache=True, inline="always")
+def _pow(c: float, n: float) -> float:
+    """c**n, by multiplications for small whole exponents (the common case; much faster)."""
+    if n == np.floor(n) and 0.0 <= n <= 16.0:
+        out = 1.0
+        for _ in range(int(n)):
+            out *= c
+        return out
+    return c**n
 
 
 @numba.njit(cache=True, parallel=True)

@@ -20,7 +20,9 @@ from ..sar.luts import parse_calibration, parse_noise
 from ..sar.radiometry import calibration_window, noise_window
 from ..sar.safe import open_safe
 from . import metadata_edit as xe
+from . import preview as pv
 from . import safe_writer as sw
+from .preview import QUICKLOOK_STEP
 from .backscatter import BackscatterModel, encode_dn_kernel, gamma_quantile_table, seed_key
 from .geometry import GcpGrid, scene_geometry_kernel
 from .scenes import DemoProduct, sample_path, terrain_for
@@ -190,6 +192,7 @@ def build_product(
         table = gamma_quantile_table(model.looks)
         model_params = (float(model.k_land), float(model.n_land), float(model.k_water), float(model.n_water))
         keys = {p: seed_key(seed, product.source, p, product.label) for p in product.polarisations}
+        ql_rows: dict[str, list[np.ndarray]] = {p: [] for p in product.polarisations}
         env = rasterio.Env(GDAL_PAM_ENABLED="NO")  # no .aux.xml side files
         env.__enter__()
         for w in writers.values():
@@ -214,6 +217,8 @@ def build_product(
                     encode_dn_kernel(sigma0, a, n, r0 + crop.row_off, crop.col_off, keys[p], model.pol_factor(p),
                                      table, dn)
                     writers[p].write(r0, dn)
+                    first = (-r0) % QUICKLOOK_STEP
+                    ql_rows[p].append(dn[first::QUICKLOOK_STEP, ::QUICKLOOK_STEP].copy())
                 if r0 // block_rows % 16 == 0:
                     say(f"  rows {r0 + nr}/{lines}")
         except BaseException as exc:
@@ -234,6 +239,16 @@ def build_product(
             (grid.latitude[-1, 0], grid.longitude[-1, 0]), (grid.latitude[-1, -1], grid.longitude[-1, -1]),
             (grid.latitude[0, -1], grid.longitude[0, -1]), (grid.latitude[0, 0], grid.longitude[0, 0]),
         ]
+        (safe / "preview").mkdir()
+        previews = {
+            "preview/quick-look.png": pv.quicklook_png({p: np.concatenate(v) for p, v in ql_rows.items()}),
+            "preview/map-overlay.kml": pv.map_overlay_kml(footprint),
+        }
+        for rel, data in previews.items():
+            (safe / rel).write_bytes(data)
+            written[rel] = safe / rel
+        (safe / "preview" / "product-preview.html").write_bytes(pv.product_preview_html(name, safe))
+        written["preview/product-preview.html"] = safe / "preview" / "product-preview.html"
         mdata = xe.shift_times((src / "manifest.safe").read_bytes(), delta_ns)
         old_stem = re.search(rb"\d{8}t\d{6}-\d{8}t\d{6}-\d{6}-[0-9a-f]{6}", mdata).group(0)
         new_stem = ident.file_stem.encode()
@@ -247,11 +262,14 @@ def build_product(
             absolute_orbit=orbit, cycle_number=cycle, datatake_id=datatake, footprint_latlon=footprint, note=note,
         )
         sw.drop_data_objects(root, set(written))
-        sw.set_checksums(root, written)
-        (safe / "manifest.safe").write_bytes(sw.serialise_manifest(root))
+
+        def manifest_bytes(checksums: dict[str, tuple[int, str]]) -> bytes:
+            sw.set_checksums(root, {k: v for k, v in checksums.items() if k in written})
+            return sw.serialise_manifest(root)
+
         say(f"  zipping {name}")
         zip_path = out_dir / f"{name}.zip"
-        sw.zip_safe(safe, zip_path)
+        sw.zip_safe(safe, zip_path, manifest_bytes)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     say(f"  {zip_path.name}: {zip_path.stat().st_size / 1e6:.1f} MB in {time.perf_counter() - t_start:.1f} s")

@@ -225,22 +225,34 @@ def scene_geometry_kernel(
     ucol = np.empty(ncols, np.float64)
     for c in range(ncols):
         jcol[c], ucol[c] = _locate(g_pixels, float(col0 + c))
+    margin = 0.05
     for r in numba.prange(nrows):
         line = float(row0 + r)
         i, t = _locate(g_lines, line)
+        # the grid interpolated to this line at its pixel nodes; bilinear = linear between them
+        rlat = (1.0 - t) * g_lat[i] + t * g_lat[i + 1]
+        rlon = (1.0 - t) * g_lon[i] + t * g_lon[i + 1]
+        rinc = ((1.0 - t) * g_inc[i] + t * g_inc[i + 1]) * (np.pi / 180.0)
+        near = not (rlat.max() < rlat_min - margin or rlat.min() > rlat_max + margin
+                    or rlon.max() < rlon_min - margin or rlon.min() > rlon_max + margin)
         for c in range(ncols):
             p = float(col0 + c)
             j = jcol[c]
             u = ucol[c]
-            lat = _bl(g_lat, i, t, j, u)
-            lon = _bl(g_lon, i, t, j, u)
-            inc = _bl(g_inc, i, t, j, u) * (np.pi / 180.0)
-            # quick reject: far from the terrain raster → flat terrain at the fallback height
-            margin = 0.05
-            if lat < rlat_min - margin or lat > rlat_max + margin or lon < rlon_min - margin or lon > rlon_max + margin:
-                cos_local[r, c] = np.cos(inc)
+            inc = rinc[j] + u * (rinc[j + 1] - rinc[j])
+            if near:
+                lat = rlat[j] + u * (rlat[j + 1] - rlat[j])
+                lon = rlon[j] + u * (rlon[j + 1] - rlon[j])
+                near_px = not (lat < rlat_min - margin or lat > rlat_max + margin
+                               or lon < rlon_min - margin or lon > rlon_max + margin)
+            else:
+                near_px = False
+            if not near_px:
+                # far from the terrain raster: flat terrain at the fallback height
+                cl = np.cos(inc)
+                cos_local[r, c] = cl
                 is_water[r, c] = False
-                sigma0[r, c] = sigma0_vv(cos_local[r, c], False, k_land, n_land, k_water, n_water)
+                sigma0[r, c] = sigma0_vv(cl, False, k_land, n_land, k_water, n_water)
                 continue
             x = p
             tan_inc = np.tan(inc)

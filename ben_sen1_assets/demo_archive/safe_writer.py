@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -150,15 +150,14 @@ def drop_data_objects(root, keep_hrefs: set[str]) -> None:
                 parent.getparent().remove(parent)
 
 
-def set_checksums(root, files: dict[str, Path]) -> None:
-    """Write ``byteStream size`` and the MD5 checksum of every listed file that we wrote."""
+def set_checksums(root, checksums: dict[str, tuple[int, str]]) -> None:
+    """Write ``byteStream size`` and the MD5 checksum (``href → (size, md5)``) of every listed file."""
     for obj in root.iter("dataObject"):
         href = obj.find(".//fileLocation").get("href").removeprefix("./")
-        if href in files:
-            path = files[href]
-            stream = obj.find("byteStream")
-            stream.set("size", str(path.stat().st_size))
-            obj.find(".//checksum").text = md5_file(path)
+        if href in checksums:
+            size, md5 = checksums[href]
+            obj.find("byteStream").set("size", str(size))
+            obj.find(".//checksum").text = md5
 
 
 def serialise_manifest(root) -> bytes:
@@ -166,24 +165,43 @@ def serialise_manifest(root) -> bytes:
 
 
 # -- zip -----------------------------------------------------------------------------------------
-def zip_safe(safe_dir: Path, zip_path: Path, stored_suffixes: tuple[str, ...] = (".tiff",)) -> None:
-    """Zip ``<name>.SAFE/...`` into ``zip_path`` deterministically (sorted entries, fixed times).
+def zip_safe(safe_dir: Path, zip_path: Path, manifest: Callable[[dict[str, tuple[int, str]]], bytes],
+             stored_suffixes: tuple[str, ...] = (".tiff",)) -> None:
+    """Zip ``<name>.SAFE/...`` into ``zip_path`` deterministically, reading every file once.
 
-    Measurement TIFFs are STORED (no compression: fast to write, random access through GDAL's
-    /vsizip/; ESA deflates them), everything else is deflated (level 6).
+    Entries: all files in sorted order, then ``manifest.safe`` last (its MD5s are computed while
+    the other files are copied; ``manifest(checksums)`` returns its bytes, ``checksums`` maps
+    href → (size, md5)). Fixed entry times. Measurement TIFFs are STORED (no compression: fast,
+    and random access through GDAL's /vsizip/; ESA deflates them), everything else is deflated
+    (zlib level 6).
     """
     safe_dir = Path(safe_dir)
     tmp = zip_path.with_name(zip_path.name + ".part")
-    files = sorted(p for p in safe_dir.rglob("*") if p.is_file())
-    with zipfile.ZipFile(tmp, "w", allowZip64=True) as zf:
-        for p in files:
-            arc = f"{safe_dir.name}/{p.relative_to(safe_dir).as_posix()}"
-            info = zipfile.ZipInfo(arc, date_time=ZIP_DATE_TIME)
-            info.external_attr = 0o644 << 16
-            info.create_system = 3
-            stored = p.suffix in stored_suffixes
-            info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
-            with open(p, "rb") as src, zf.open(info, "w", force_zip64=p.stat().st_size > (1 << 31)) as dst:
-                while block := src.read(16 << 20):
-                    dst.write(block)
-    os.replace(tmp, zip_path)
+    files = sorted(p for p in safe_dir.rglob("*") if p.is_file() and p.name != "manifest.safe")
+    checksums: dict[str, tuple[int, str]] = {}
+
+    def info_for(rel: str, stored: bool) -> zipfile.ZipInfo:
+        info = zipfile.ZipInfo(f"{safe_dir.name}/{rel}", date_time=ZIP_DATE_TIME)
+        info.external_attr = 0o644 << 16
+        info.create_system = 3
+        info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
+        return info
+
+    try:
+        with zipfile.ZipFile(tmp, "w", allowZip64=True) as zf:
+            for p in files:
+                rel = p.relative_to(safe_dir).as_posix()
+                size = p.stat().st_size
+                h = hashlib.md5()
+                with open(p, "rb") as src, zf.open(info_for(rel, p.suffix in stored_suffixes), "w",
+                                                   force_zip64=size > (1 << 31)) as dst:
+                    while block := src.read(16 << 20):
+                        h.update(block)
+                        dst.write(block)
+                checksums[rel] = (size, h.hexdigest())
+            data = manifest(checksums)
+            (safe_dir / "manifest.safe").write_bytes(data)
+            zf.writestr(info_for("manifest.safe", False), data)
+        os.replace(tmp, zip_path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -10,15 +10,18 @@ import time
 import zipfile
 from pathlib import Path
 
-from ben_sen1_assets.demo_archive import STAMP_NAME, build_demo_archive, build_product, demo_products
+from ben_sen1_assets.demo_archive import STAMP_NAME, DemoProduct, build_demo_archive, build_product
+from ben_sen1_assets.demo_archive.metadata_edit import Crop
+from ben_sen1_assets.demo_archive.scenes import FRANCE_SOURCE
 
 
-def _france_a():
-    return next(p for p in demo_products() if p.label == "france-a")
+def _tiny():
+    """A 300 × 300 window of the France scene (fast to build)."""
+    return DemoProduct(FRANCE_SOURCE, "france", 0, Crop(8000, 12500, 300, 300), "test-tiny")
 
 
 def test_same_seed_identical_bytes_other_seed_other_pixels(tmp_path):
-    product = _france_a()
+    product = _tiny()
     a = build_product(product, tmp_path / "a", seed=7)
     b = build_product(product, tmp_path / "b", seed=7)
     c = build_product(product, tmp_path / "c", seed=8)
@@ -28,14 +31,14 @@ def test_same_seed_identical_bytes_other_seed_other_pixels(tmp_path):
         assert za.namelist() == zc.namelist()
         for name in za.namelist():
             same = za.read(name) == zc.read(name)
-            if name.endswith(".tiff") or name.endswith("manifest.safe") or name.endswith("SIMULATED.txt"):
+            if name.endswith((".tiff", ".png", "manifest.safe", "SIMULATED.txt")):
                 assert not same, name  # pixels (and hence MD5s, the seed note) differ
             else:
                 assert same, name  # metadata does not depend on the seed
 
 
 def test_stamp_prevents_rebuild_and_input_change_triggers_one(tmp_path):
-    products = [_france_a()]
+    products = [_tiny()]
     first = build_demo_archive(tmp_path, seed=3, products=products)
     stamp = json.loads((tmp_path / STAMP_NAME).read_text())
     assert stamp["products"] == [p.name for p in first] and stamp["seed"] == 3

@@ -83,7 +83,7 @@ def test_xarray_sentinel_opens_product(demo_archive, demo_unzipped, label):
 def test_manifest_sizes_and_md5(demo_archive, label):
     with zipfile.ZipFile(demo_archive[label]) as zf:
         names = zf.namelist()
-        assert names == sorted(names)
+        assert names[:-1] == sorted(names[:-1]) and names[-1].endswith("/manifest.safe")  # fixed order
         root_dir = names[0].split("/")[0]
         assert root_dir == demo_archive[label].stem + ".SAFE"
         manifest = ET.fromstring(zf.read(f"{root_dir}/manifest.safe"))
@@ -116,7 +116,8 @@ def test_names_orbits_and_times_consistent(demo_archive):
             assert stop == str(np.datetime64(man.stop_time, "s")).replace("-", "").replace(":", "")
             assert man.start_time == ann.first_line_time and man.stop_time == ann.last_line_time
             stem = f"{start.lower()}-{stop.lower()}-{orbit}-{datatake.lower()}"
-            assert all(stem in f.href for f in man.files if f.kind != "other")
+            per_pol = [f for f in man.files if f.kind in ("annotation", "calibration", "noise", "rfi", "measurement")]
+            assert len(per_pol) >= 8 and all(stem in f.href for f in per_pol)
             # orbit state vectors bracket the image
             assert ann.orbit.time[0] < ann.first_line_time < ann.last_line_time < ann.orbit.time[-1]
             cal = p.calibration("VV")
@@ -133,3 +134,51 @@ def test_names_orbits_and_times_consistent(demo_archive):
         assert dt == 12 * 86400
     assert infos["rome-a"][0].pass_direction == "DESCENDING"
     assert infos["france-a"][0].pass_direction == "ASCENDING"
+
+
+def test_demo_catalog_patches_covered_with_choices(demo_archive):
+    """Every in-scope patch of every demo tile lies inside the union of that tile's two demo
+    products' footprints, and for each tile some patch is inside one footprint only (so per-patch
+    selection and mosaicking have real choices)."""
+    import pyproj
+    import shapely
+
+    from ben_sen1_assets.grid import patch_bounds, tile_grid
+    from ben_sen1_assets.grid.catalog import load_demo_catalog
+
+    footprints = {}
+    for label, path in demo_archive.items():
+        with open_safe(path) as p:
+            footprints[label] = (p.manifest.footprint_polygon, p.manifest.pass_direction)
+    pairs = {"32TQM": ("rome-a", "rome-b"), "33TTG": ("rome-a", "rome-b"), "31TEL": ("france-a", "france-b")}
+    catalog = load_demo_catalog()
+    assert {e.mgrs for e in catalog} == set(pairs)
+    for entry in catalog:
+        a, b = (footprints[label][0] for label in pairs[entry.mgrs])
+        tile = tile_grid(entry.mgrs)
+        to_ll = pyproj.Transformer.from_crs(tile.epsg, 4326, always_xy=True)
+        only_one = 0
+        assert entry.patches_in_scope
+        for x, y in entry.patches_in_scope:
+            x0, y0, x1, y1 = patch_bounds(tile, x, y)
+            lon, lat = to_ll.transform([x0, x1, x1, x0], [y0, y0, y1, y1])
+            patch = shapely.Polygon(zip(lon, lat))
+            assert a.union(b).contains(patch), (entry.mgrs, x, y)
+            only_one += a.contains(patch) != b.contains(patch)
+        assert only_one > 0, entry.mgrs
+    assert footprints["france-a"][1] == "ASCENDING" and footprints["rome-a"][1] == "DESCENDING"
+
+
+def test_xarray_safe_s1_reads_luts(demo_unzipped):
+    """A second peer reader (xarray-safe-s1) parses the cropped calibration LUTs like ours."""
+    import warnings
+
+    import safe_s1  # test extra: xarray-safe-s1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        luts = safe_s1.Sentinel1Reader(str(demo_unzipped["rome-a"])).get_calibration_luts
+    with open_safe(demo_unzipped["rome-a"]) as product:
+        cal = product.calibration("VH")
+    np.testing.assert_array_equal(luts.line.values, cal.line)
+    np.testing.assert_array_equal(luts.sample.values, cal.pixel[0])
+    np.testing.assert_allclose(luts.sigma0_lut.sel(pol="VH").values, cal.sigma_nought, rtol=1e-12)
