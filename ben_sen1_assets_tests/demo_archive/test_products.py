@@ -52,6 +52,8 @@ def test_measurement_gcps_equal_annotation(demo_unzipped, label):
     points = ET.parse(ann_xml).getroot().findall("geolocationGrid/geolocationGridPointList/geolocationGridPoint")
     expected = np.array([[float(p.findtext(k)) for k in ("line", "pixel", "longitude", "latitude", "height")]
                          for p in points])
+    assert tiff.read_bytes()[:4] == b"II+\x00"  # little-endian BigTIFF, as the manifest sizes of ESA's imply
+    assert not list(safe.rglob("*.aux.xml"))
     with rasterio.open(tiff) as ds:
         gcps, crs = ds.gcps
     assert crs.to_epsg() == 4326
