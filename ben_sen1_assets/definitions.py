@@ -78,7 +78,11 @@ def sar_processing_resource() -> SarProcessingResource:
 RESOURCES = {
     "tile_catalog": TileCatalogResource(catalog=SETTINGS.catalog),
     "s1_catalog": s1_catalog_resource(SETTINGS.provider),
-    "selection_rules": SelectionRulesResource(),
+    # the demo's repeat passes are one 12-day cycle apart, and its products are small crops with
+    # valid pixels up to their edges (no GRD border): a wider window, a narrower margin
+    "selection_rules": SelectionRulesResource(max_days=13, footprint_margin_m=500)
+    if SETTINGS.is_embedded_default
+    else SelectionRulesResource(),
     "sar_processing": sar_processing_resource(),
     "mosaic_rules": MosaicRulesResource(),
     "product_store": ProductStoreResource(base_path=SETTINGS.product_store, storage_options=SETTINGS.storage_options),
