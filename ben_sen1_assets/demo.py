@@ -15,12 +15,27 @@ import warnings
 from ben_sen1_assets.settings import load_settings
 
 
+# the demo instance: no telemetry; pools cap concurrent downloads per provider and CPU-heavy
+# SAR steps (2 cores: one at a time) across all runs, including backfills launched from the UI
+INSTANCE_YAML = """\
+telemetry:
+  enabled: false
+concurrency:
+  pools:
+    default_limit: 1
+  runs:
+    max_concurrent_runs: 2
+"""
+
+
 def main() -> int:
     settings = load_settings()
     dagster_home = settings.home / "dagster_home"
     dagster_home.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("DAGSTER_HOME", str(dagster_home))
-    (dagster_home / "dagster.yaml").touch(exist_ok=True)
+    instance_yaml = dagster_home / "dagster.yaml"
+    if not instance_yaml.exists():
+        instance_yaml.write_text(INSTANCE_YAML)
 
     import dagster as dg
 
@@ -29,35 +44,66 @@ def main() -> int:
     from ben_sen1_assets.definitions import defs
     from ben_sen1_assets.partitions import TILE_CATALOG
 
-    tile_job = defs.resolve_job_def("tile_job")
-    print(f"ben_sen1_assets demo: catalog '{settings.catalog}', {len(TILE_CATALOG.keys())} partitions")
+    from ben_sen1_assets.demo_archive import build_demo_archive
+    from ben_sen1_assets.jobs import tile_run_tags
+
+    print(f"ben_sen1_assets demo: catalog '{settings.catalog}', {len(TILE_CATALOG.keys())} partitions, offline")
     print(f"  storage:       {settings.storage}")
     print(f"  dagster home:  {os.environ['DAGSTER_HOME']}")
-    instance = dg.DagsterInstance.get()
-    failed = False
     started = time.perf_counter()
+    if settings.is_embedded_default:
+        products = build_demo_archive(settings.archive, progress=lambda m: print(f"  archive: {m}"))
+        print(f"  demo archive:  {len(products)} products (pixels SIMULATED on real metadata) "
+              f"in {settings.archive} [{time.perf_counter() - started:.1f} s]")
+
+    instance = dg.DagsterInstance.get()
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    failed = False
     for key in TILE_CATALOG.keys():
         t0 = time.perf_counter()
-        result = tile_job.execute_in_process(
-            partition_key=key,
-            instance=instance,
-            tags={"tile": key.split("_")[0], "ben_sen1/demo": "true"},
-            raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        result = defs.resolve_job_def("tile_job").execute_in_process(
+            partition_key=key, instance=instance, tags={**tile_run_tags(key), "ben_sen1/demo": "true"},
+            raise_on_error=False, run_config=quiet,
         )
-        checks_run = [
-            e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
-        ]
-        passed = sum(c.passed for c in checks_run)
-        materialized = len(result.get_asset_materialization_events())
-        print(
-            f"  {key}: {'ok' if result.success else 'FAILED'} in {time.perf_counter() - t0:.1f} s, "
-            f"{materialized} materializations, checks {passed}/{len(checks_run)} passed"
-        )
-        failed |= not result.success or passed != len(checks_run)
-    print(f"done in {time.perf_counter() - started:.1f} s; outputs under {settings.storage}")
-    print("open the UI:  DAGSTER_HOME=" + os.environ["DAGSTER_HOME"] + " .venv/bin/dagster dev -w workspace.yaml")
+        failed |= not _report(key, result, time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    result = defs.resolve_job_def("datasets_job").execute_in_process(
+        instance=instance, raise_on_error=False, run_config=quiet
+    )
+    failed |= not _report("cross-tile (s1s2_mapping, bigearthnet_export)", result, time.perf_counter() - t0)
+
+    print(f"\nwritten under {settings.storage}:")
+    for key in TILE_CATALOG.keys():
+        store = os.path.join(settings.storage, "patches", f"{key}.zarr")
+        if os.path.exists(os.path.join(store, "zarr.json")):
+            print(f"  {store}")
+    for name in ("s1s2_mapping.csv", "s1s2_mapping.parquet", "exports/BigEarthNet-S1-v1.0", "exports/BigEarthNet-S1"):
+        path = os.path.join(settings.storage, name)
+        if os.path.exists(path):
+            print(f"  {path}")
+    print(f"\n{'FAILED' if failed else 'done'} in {time.perf_counter() - started:.1f} s")
+    print("load the patches:  xarray.open_zarr('<storage>/patches/<partition>.zarr')")
+    print(f"open the UI:       DAGSTER_HOME={os.environ['DAGSTER_HOME']} .venv/bin/dagster dev -w workspace.yaml")
     return 1 if failed else 0
+
+
+def _report(label: str, result, seconds: float) -> bool:
+    """Print one run's outcome (materializations, patches, checks); True when all went well."""
+    checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    passed = sum(c.passed for c in checks)
+    n_patches = 0
+    for event in result.get_asset_materialization_events():
+        mat = event.event_specific_data.materialization
+        if mat.asset_key.path == ["patches"] and "n_patches" in mat.metadata:
+            n_patches = mat.metadata["n_patches"].value
+    failing = ", ".join(c.check_name for c in checks if not c.passed)
+    print(
+        f"  {label}: {'ok' if result.success else 'FAILED'} in {seconds:.1f} s, "
+        f"{len(result.get_asset_materialization_events())} assets, "
+        + (f"{n_patches} patches, " if n_patches else "")
+        + f"checks {passed}/{len(checks)} passed" + (f" (failed: {failing})" if failing else "")
+    )
+    return result.success and passed == len(checks)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,13 @@ tile_job = dg.define_asset_job(
 )
 
 
+datasets_job = dg.define_asset_job(
+    "datasets_job",
+    selection=dg.AssetSelection.groups("datasets"),
+    description="Cross-tile outputs over every materialized tile: the S1-S2 mapping and the BigEarthNet export.",
+)
+
+
 def tile_run_tags(partition_key: str) -> dict[str, str]:
     """Run tags naming the tile, so runs can be filtered and limited per tile in the UI."""
     mgrs, date = partition_key.split("_", 1)

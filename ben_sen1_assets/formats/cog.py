@@ -114,6 +114,28 @@ def read_raster(path: UPath | str) -> Raster:
 
 
 COLLECTION_INDEX = "index.json"
+STAGING_PREFIX = "ben_sen1_staged_"
+
+
+def new_staging_dir() -> Path:
+    """A private local folder for rasters a producer hands over to be published (then removed)."""
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix=STAGING_PREFIX))
+
+
+def discard_staged(items) -> None:
+    """Remove handed-over local files that live in a staging folder (after they were published)."""
+    for item in items:
+        if isinstance(item, Path) and item.parent.name.startswith(STAGING_PREFIX):
+            if item.is_dir():
+                shutil.rmtree(item, ignore_errors=True)
+            else:
+                item.unlink(missing_ok=True)
+            try:
+                item.parent.rmdir()
+            except OSError:
+                pass  # other staged files still there
 
 
 def write_cog_collection(items: Mapping[str, Raster | Path], folder: UPath) -> None:

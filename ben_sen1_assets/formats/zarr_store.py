@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import xarray as xr
 import zarr
 from upath import UPath
@@ -17,6 +20,12 @@ def write_zarr(dataset: xr.Dataset, path: UPath) -> None:
     """
     with atomic_directory(path, root_file="zarr.json") as stage:
         dataset.to_zarr(str(stage), mode="w", zarr_format=3, consolidated=True)
+
+
+def publish_zarr(local_store: Path, path: UPath) -> None:
+    """Publish a finished local Zarr store (written by a streaming producer) at ``path``, atomically."""
+    with atomic_directory(path, root_file="zarr.json") as stage:
+        shutil.copytree(local_store, stage)
 
 
 def open_zarr(path: UPath) -> xr.Dataset:

@@ -19,8 +19,14 @@ from pydantic import Field
 from upath import UPath
 
 from ben_sen1_assets.formats.atomic import atomic_file
-from ben_sen1_assets.formats.cog import Raster, read_cog_collection, write_cog, write_cog_collection
-from ben_sen1_assets.formats.zarr_store import open_zarr, write_zarr
+from ben_sen1_assets.formats.cog import (
+    Raster,
+    discard_staged,
+    read_cog_collection,
+    write_cog,
+    write_cog_collection,
+)
+from ben_sen1_assets.formats.zarr_store import open_zarr, publish_zarr, write_zarr
 
 
 class GeoParquetIOManager(dg.UPathIOManager):
@@ -43,11 +49,19 @@ class GeoParquetIOManager(dg.UPathIOManager):
 
 
 class ZarrIOManager(dg.UPathIOManager):
-    """xarray Datasets as Zarr v3 stores (consolidated; opened lazily on load)."""
+    """xarray Datasets as Zarr v3 stores (consolidated; opened lazily on load).
+
+    An output is an xarray Dataset, or the local ``Path`` of a finished Zarr store that a
+    streaming producer wrote in a staging folder (published, then removed there).
+    """
 
     extension = ".zarr"
 
-    def dump_to_path(self, context: dg.OutputContext, obj: xr.Dataset, path: UPath) -> None:
+    def dump_to_path(self, context: dg.OutputContext, obj: xr.Dataset | Path, path: UPath) -> None:
+        if isinstance(obj, Path):
+            publish_zarr(obj, path)
+            discard_staged([obj])
+            return
         if not isinstance(obj, xr.Dataset):
             raise TypeError(f"{context.asset_key.to_user_string()}: expected an xarray Dataset, got {type(obj).__name__}")
         write_zarr(obj, path)
@@ -55,7 +69,9 @@ class ZarrIOManager(dg.UPathIOManager):
     def load_from_path(self, context: dg.InputContext, path: UPath) -> xr.Dataset:
         return open_zarr(path)
 
-    def get_metadata(self, context: dg.OutputContext, obj: xr.Dataset) -> dict[str, Any]:
+    def get_metadata(self, context: dg.OutputContext, obj: xr.Dataset | Path) -> dict[str, Any]:
+        if isinstance(obj, Path):
+            return {}
         return {"dims": dg.MetadataValue.json({k: int(v) for k, v in obj.sizes.items()})}
 
 
@@ -72,8 +88,10 @@ class CogIOManager(dg.UPathIOManager):
     def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:
         if isinstance(obj, Mapping):
             write_cog_collection(obj, path.with_suffix(".cogs"))
+            discard_staged(obj.values())
         elif isinstance(obj, (Raster, Path)):
             write_cog(obj, path)
+            discard_staged([obj])
         else:
             raise TypeError(
                 f"{context.asset_key.to_user_string()}: expected a Raster, a GeoTIFF path or a mapping "

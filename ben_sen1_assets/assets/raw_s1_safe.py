@@ -1,0 +1,113 @@
+"""raw_s1_safe: the chosen Sentinel-1 products, downloaded once into the shared product store."""
+
+import json
+import time
+
+import dagster as dg
+import geopandas as gpd
+import pandas as pd
+
+from ben_sen1_assets.archive import ProductRecord
+from ben_sen1_assets.assets.metadata import markdown_table
+from ben_sen1_assets.partitions import SETTINGS, tile_partitions
+from ben_sen1_assets.resources.archives import ProductStoreResource, S1CatalogResource
+
+# one pool per provider: `dagster instance concurrency set s1_download_cdse 4` caps CDSE downloads
+# across all runs (CDSE allows 4 concurrent downloads per user)
+DOWNLOAD_POOL = f"s1_download_{SETTINGS.provider}"
+
+
+def record_from_row(row: pd.Series) -> ProductRecord:
+    """Rebuild the catalog record of a row of `s1_product_selection`."""
+    size = row["size"]
+    return ProductRecord(
+        name=row["name"],
+        provider_id=row["provider_id"],
+        start=pd.Timestamp(row["start"]).to_pydatetime(),
+        stop=pd.Timestamp(row["stop"]).to_pydatetime(),
+        mission=row["mission"],
+        absolute_orbit=int(row["absolute_orbit"]),
+        relative_orbit=int(row["relative_orbit"]),
+        pass_direction=row["pass_direction"],
+        polarisations=tuple(str(row["polarisations"]).split("&")),
+        footprint=row.geometry,
+        size=None if pd.isna(size) else int(size),
+        checksums=json.loads(row["checksums"]),
+        download_url=row["download_url"],
+        source=row["source"],
+    )
+
+
+@dg.asset(
+    partitions_def=tile_partitions,
+    io_manager_key="geoparquet_io_manager",
+    group_name="sentinel1",
+    kinds={"geopandas", "parquet"},
+    pool=DOWNLOAD_POOL,
+    code_version="1",
+    retry_policy=dg.RetryPolicy(max_retries=3, delay=60, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
+)
+def raw_s1_safe(
+    context: dg.AssetExecutionContext,
+    s1_product_selection: gpd.GeoDataFrame,
+    s1_catalog: S1CatalogResource,
+    product_store: ProductStoreResource,
+) -> gpd.GeoDataFrame:
+    """The selected products in the shared product store, keyed by product name, verified.
+
+    A product needed by several tiles is downloaded once: the store is shared by all partitions,
+    a lock keeps two runs from fetching the same product, and a product becomes visible at its
+    final path only after its size and checksums (MD5, BLAKE3 where the catalog gives it) are
+    verified. Downloads resume after a dropped connection, back off on 429/503 (honouring
+    Retry-After) and refresh CDSE tokens; progress (percent, MB/s) goes to the run log. One row
+    per product with its store path; the blocking check `products_verified` opens each one.
+    """
+    store = product_store.store()
+    downloader = s1_catalog.downloader()
+    rows = []
+    for _, row in s1_product_selection.iterrows():
+        record = record_from_row(row)
+        already = store.has(record.name)
+        started = time.perf_counter()
+        path = store.fetch(record, downloader, progress=lambda p: context.log.info(str(p)))
+        elapsed = time.perf_counter() - started
+        context.log.info(
+            f"{record.name}: {'already in the store' if already else f'stored in {elapsed:.1f} s'} at {path}"
+        )
+        rows.append(
+            {
+                "name": record.name,
+                "store_path": str(path),
+                "size": path.stat().st_size,
+                "checksums": json.dumps(dict(record.checksums), sort_keys=True),
+                "polarisations": "&".join(record.polarisations),
+                "start": pd.Timestamp(record.start),
+                "mission": record.mission,
+                "relative_orbit": record.relative_orbit,
+                "pass_direction": record.pass_direction,
+                "source": record.source,
+                "downloaded": not already,
+                "fetch_s": round(elapsed, 3),
+            }
+        )
+    frame = gpd.GeoDataFrame(
+        pd.DataFrame(rows, columns=["name", "store_path", "size", "checksums", "polarisations", "start", "mission",
+                                    "relative_orbit", "pass_direction", "source", "downloaded", "fetch_s"]),
+        geometry=list(s1_product_selection.geometry),
+        crs="EPSG:4326",
+    )
+    context.add_output_metadata(
+        {
+            "n_products": len(frame),
+            "n_downloaded": int(frame["downloaded"].sum()),
+            "bytes": int(frame["size"].sum()),
+            "product_store": dg.MetadataValue.path(str(store.base)),
+            "products": dg.MetadataValue.md(
+                markdown_table(
+                    [{"product": r["name"], "MB": f"{r['size'] / 1e6:.1f}", "new": r["downloaded"]}
+                     for _, r in frame.iterrows()]
+                )
+            ),
+        }
+    )
+    return frame
