@@ -30,6 +30,11 @@ if "ben_sen1_assets.partitions" not in sys.modules:
         os.environ.pop(f"BEN_SEN1_{_key}", None)
     os.environ["BEN_SEN1_EXECUTOR"] = "in_process"
 
+IO_MANAGERS = {
+    "tile_footprints": "geoparquet_io_manager", "s1_product_selection": "geoparquet_io_manager",
+    "raw_s1_safe": "geoparquet_io_manager", "preprocessed_s1": "cog_io_manager", "mosaics": "cog_io_manager",
+    "patches": "zarr_io_manager", "s1s2_mapping": "geoparquet_io_manager",
+}
 DEMO_KEYS = ("32TQM_20211223", "33TTG_20211223", "31TEL_20210809")
 
 
@@ -58,8 +63,16 @@ class E2E:
         """check name -> AssetCheckEvaluation for a run."""
         return {ev.check_name: ev for ev in result.get_asset_check_evaluations()}
 
-    def value(self, key: str, asset: str):
-        return self.tiles[key].asset_value(asset)
+    def value(self, key: str | None, asset: str):
+        """The stored output, loaded by the asset's IO manager as a downstream step would get it
+        (not the in-memory return value: COG and Zarr outputs are staged files moved into storage)."""
+        from upath import UPath
+
+        io_key = IO_MANAGERS[asset]
+        manager = self.defs.resources[io_key].create_io_manager(None)
+        path = UPath(self.settings.storage) / asset
+        path = (path / key if key else path).with_suffix(manager.extension)
+        return manager.load_from_path(None, path)
 
 
 @pytest.fixture(scope="session")
