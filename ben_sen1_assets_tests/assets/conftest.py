@@ -14,10 +14,12 @@ writing into a user's ./.ben_sen1.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -76,7 +78,7 @@ class E2E:
 
 
 @pytest.fixture(scope="session")
-def e2e(tmp_path_factory) -> E2E:
+def e2e() -> Iterator[E2E]:
     import dagster as dg
 
     from ben_sen1_assets.partitions import SETTINGS
@@ -101,4 +103,6 @@ def e2e(tmp_path_factory) -> E2E:
     state.datasets = defs.resolve_job_def("datasets_job").execute_in_process(
         instance=instance, raise_on_error=False, run_config=quiet
     )
-    return state
+    yield state
+    instance.dispose()
+    shutil.rmtree(E2E_HOME, ignore_errors=True)
