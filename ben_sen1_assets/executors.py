@@ -27,3 +27,15 @@ def executor_for(kind: str) -> dg.ExecutorDefinition:
 
         return celery_executor
     return dg.multiprocess_executor
+
+
+def step_pool(name: str) -> str | None:
+    """The concurrency pool of a step, or None under Dask.
+
+    dagster-dask 0.29.27 on dask 2026.8 cannot submit steps of pooled assets (dask's task spec
+    tries to iterate Dagster's `RunOpConcurrency` record); under Dask the cluster's workers bound
+    concurrency instead.
+    """
+    from ben_sen1_assets.settings import load_settings
+
+    return None if load_settings().executor == "dask" else name

@@ -3,6 +3,8 @@
 from pathlib import Path
 
 import dagster as dg
+
+from ben_sen1_assets.executors import step_pool
 import geopandas as gpd
 from upath import UPath
 
@@ -30,7 +32,7 @@ def patch_choice(selection: gpd.GeoDataFrame) -> dict[tuple[int, int], str]:
     io_manager_key="cog_io_manager",
     group_name="sentinel1",
     kinds={"cog"},
-    pool="sar_cpu",
+    pool=step_pool("sar_cpu"),
     code_version="1",
 )
 def mosaics(

@@ -4,6 +4,8 @@ import json
 from pathlib import Path
 
 import dagster as dg
+
+from ben_sen1_assets.executors import step_pool
 import geopandas as gpd
 
 from ben_sen1_assets.assets.metadata import markdown_table
@@ -21,7 +23,7 @@ STEPS = ("open", "dem", "geocoding", "read", "radiometry", "speckle", "resample"
     io_manager_key="cog_io_manager",
     group_name="sentinel1",
     kinds={"cog", "numpy"},
-    pool="sar_cpu",
+    pool=step_pool("sar_cpu"),
     code_version="1",
 )
 def preprocessed_s1(

@@ -4,6 +4,8 @@ import json
 import time
 
 import dagster as dg
+
+from ben_sen1_assets.executors import step_pool
 import geopandas as gpd
 import pandas as pd
 
@@ -43,7 +45,7 @@ def record_from_row(row: pd.Series) -> ProductRecord:
     io_manager_key="geoparquet_io_manager",
     group_name="sentinel1",
     kinds={"geopandas", "parquet"},
-    pool=DOWNLOAD_POOL,
+    pool=step_pool(DOWNLOAD_POOL),
     code_version="1",
     retry_policy=dg.RetryPolicy(max_retries=3, delay=60, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
 )

@@ -109,6 +109,16 @@ class CogIOManager(dg.UPathIOManager):
     def path_exists(self, path: UPath) -> bool:
         return path.exists() or path.with_suffix(".cogs").exists()
 
+    def get_metadata(self, context: dg.OutputContext, obj: Any) -> dict[str, Any]:
+        if not isinstance(obj, Mapping):
+            return {}
+        # a collection lives in <key>.cogs/: replace the base class's <key>.tif path metadata
+        if context.has_asset_partitions:
+            path = next(iter(self._get_paths_for_partitions(context).values()))
+        else:
+            path = self._get_path(context)
+        return {"path": dg.MetadataValue.path(str(path.with_suffix(".cogs"))), "n_cogs": len(obj)}
+
 
 class _UPathIOManagerFactory(dg.ConfigurableIOManagerFactory):
     base_path: str = Field(description="Folder or fsspec URL (s3://bucket/prefix) of asset storage")
