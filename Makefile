@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# the tests also load exports through TorchGeo (optional extra: torch and torchvision from PyPI)
+TEST_STAMP := $(VENV)/.installed-test
 # Debian packages the project needs: PROJ's geoid grids (EGM96) for DEM heights.
 APT_PACKAGES := proj-data
 # ...and the tests only: the UI test drives Debian's Chromium through Playwright
@@ -35,7 +37,11 @@ system-test:
 
 install: system $(STAMP)
 
-install-test: system-test $(STAMP)
+$(TEST_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/uv pip install -q --python $(BIN)/python -e '.[test,torchgeo]'
+	touch $@
+
+install-test: system-test $(STAMP) $(TEST_STAMP)
 
 demo: install
 	$(BIN)/python -m ben_sen1_assets.demo
