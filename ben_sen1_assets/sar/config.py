@@ -73,7 +73,8 @@ class DemConfig:
       ``"sea_level"`` for missing (open-sea) tiles.
     - ``kind="constant"``: ``height`` (m) above ``vertical_datum`` (default ``"ellipsoid"``).
 
-    ``fill``: DEM-gap policy: ``"error"`` (default), ``"nearest"``, ``"constant:<metres>"``.
+    ``fill``: DEM-gap policy: ``"error"`` (default), ``"nearest"``, ``"constant:<metres>"``,
+    ``"nearest_else_constant:<metres>"`` (nearest DEM height; the constant where a block has none).
     """
 
     kind: Literal["local", "glo30", "constant"] = "glo30"
@@ -104,8 +105,12 @@ class DemConfig:
                 raise ConfigError(f"dem.vertical_datum {self.vertical_datum!r}: {exc}") from exc
         if self.sea not in ("error", "sea_level"):
             raise ConfigError(f"dem.sea {self.sea!r}: expected 'error' or 'sea_level'")
-        if not (self.fill in ("error", "nearest") or str(self.fill).startswith("constant:")):
-            raise ConfigError(f"dem.fill {self.fill!r}: expected 'error', 'nearest' or 'constant:<metres>'")
+        from .dem import DemError, _parse_fill
+
+        try:
+            _parse_fill(self.fill)
+        except DemError as exc:
+            raise ConfigError(f"dem.fill: {exc}") from None
 
     @classmethod
     def local(cls, path: str | os.PathLike, vertical_datum: str | None = None, fill: str = "error") -> "DemConfig":

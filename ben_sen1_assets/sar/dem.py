@@ -67,12 +67,16 @@ class DemHeights:
 def _parse_fill(fill: str) -> tuple[str, float]:
     if fill in ("error", "nearest"):
         return fill, math.nan
-    if isinstance(fill, str) and fill.startswith("constant:"):
-        try:
-            return "constant", float(fill.split(":", 1)[1])
-        except ValueError:
-            pass
-    raise DemError(f"DEM fill policy {fill!r}: expected 'error', 'nearest' or 'constant:<metres>'")
+    for kind in ("constant", "nearest_else_constant"):
+        if isinstance(fill, str) and fill.startswith(f"{kind}:"):
+            try:
+                return kind, float(fill.split(":", 1)[1])
+            except ValueError:
+                pass
+    raise DemError(
+        f"DEM fill policy {fill!r}: expected 'error', 'nearest', 'constant:<metres>' or "
+        "'nearest_else_constant:<metres>' (nearest DEM height, or the constant where there is none)"
+    )
 
 
 def fill_gaps(heights: np.ndarray, fill: str, source: str) -> np.ndarray:
@@ -91,6 +95,9 @@ def fill_gaps(heights: np.ndarray, fill: str, source: str) -> np.ndarray:
         heights[gaps] = value
         return heights
     if n == heights.size:
+        if kind == "nearest_else_constant":
+            heights[gaps] = value
+            return heights
         raise DemGapError(f"{source}: no target pixel has a DEM height, fill='nearest' has nothing to copy")
     from scipy import ndimage
 

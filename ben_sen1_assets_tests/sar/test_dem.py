@@ -257,3 +257,12 @@ def test_glo30_over_https_layout_on_a_loopback_http_server(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_nearest_else_constant_fill():
+    from ben_sen1_assets.sar.dem import fill_gaps
+
+    partly = np.array([[10.0, np.nan], [np.nan, np.nan]], dtype=np.float32)
+    np.testing.assert_array_equal(fill_gaps(partly, "nearest_else_constant:500", "t"), np.full((2, 2), 10.0))
+    empty = np.full((2, 2), np.nan, dtype=np.float32)
+    np.testing.assert_array_equal(fill_gaps(empty, "nearest_else_constant:500", "t"), np.full((2, 2), 500.0))
