@@ -82,6 +82,11 @@ def make_ops_env(tmp_path: Path) -> OpsEnv:
     for key in ("BEN_SEN1_CONFIG", "BEN_SEN1_STORAGE", "BEN_SEN1_STORAGE_OPTIONS", "BEN_SEN1_CATALOG",
                 "BEN_SEN1_ARCHIVE", "BEN_SEN1_PRODUCT_STORE", "BEN_SEN1_PROVIDER", "BEN_SEN1_EXECUTOR"):
         env.pop(key, None)
+    # create the sqlite schemas once, before a daemon and a webserver start together: both would
+    # otherwise create them at the same moment ("alembic_version has more than one head")
+    import dagster as dg
+
+    dg.DagsterInstance.from_config(str(dagster_home)).dispose()
     return OpsEnv(dagster_home=dagster_home, ben_home=ben_home, logs=logs, env=env)
 
 
