@@ -17,7 +17,12 @@ def write_zarr(dataset: xr.Dataset, path: UPath) -> None:
 
     Chunking comes from each variable's ``encoding["chunks"]`` (set by the producer, e.g. one
     chunk per patch); consolidated metadata lets ``xarray.open_zarr`` open it in one read.
+    Fixed-width numpy strings are stored as Zarr v3 ``string`` (variable-length UTF-8): the
+    fixed-width form has no Zarr v3 specification, so other Zarr libraries may not read it.
     """
+    strings = [name for name, var in dataset.variables.items() if var.dtype.kind == "U"]
+    if strings:
+        dataset = dataset.assign({name: dataset[name].astype(object) for name in strings})
     with atomic_directory(path, root_file="zarr.json") as stage:
         dataset.to_zarr(str(stage), mode="w", zarr_format=3, consolidated=True)
 

@@ -238,8 +238,10 @@ def _batches(mosaic: _Mosaic, patches: list[tuple[int, int]], key: str, batch_si
             coords=coords,
         )
         ds[VARIABLE].encoding = {"chunks": PATCH_CHUNKS, "shards": (min(patches_per_shard, n), *PATCH_CHUNKS[1:])}
-        # fixed units: appended batches must encode times like the first one
-        ds["acquisition_time"].encoding = {"units": "seconds since 1970-01-01T00:00:00", "dtype": "int64"}
+        # fixed units: appended batches must encode times like the first one; start times
+        # carry microseconds, which CF "seconds" in int64 would round away
+        ds["acquisition_time"].encoding = {"units": "microseconds since 1970-01-01T00:00:00",
+                                           "dtype": "int64"}
         ds["x"].attrs = {"standard_name": "projection_x_coordinate", "units": "m",
                          "long_name": "pixel-centre easting of each patch"}
         ds["y"].attrs = {"standard_name": "projection_y_coordinate", "units": "m",

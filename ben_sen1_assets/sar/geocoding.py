@@ -458,7 +458,7 @@ def footprint_window(annotation: ProductAnnotation, grid, margin_m: float = 5000
     g = annotation.geolocation_grid
     x, y = pyproj.Transformer.from_crs("EPSG:4326", grid.crs, always_xy=True).transform(g.longitude, g.latitude)
     inv = ~grid.transform
-    cols, rows = inv * (np.asarray(x), np.asarray(y))
+    cols, rows = inv @ (np.asarray(x), np.asarray(y))
     px = margin_m / max(abs(grid.transform.a), abs(grid.transform.e))
     r0 = max(int(np.floor(np.min(rows) - px)), 0)
     r1 = min(int(np.ceil(np.max(rows) + px)), grid.shape[0])

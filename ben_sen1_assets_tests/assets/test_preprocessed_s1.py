@@ -27,7 +27,7 @@ def test_one_cog_per_product_on_tile_grid(e2e, key):
             # origin on the tile's 10 m grid, inside the tile
             assert (t.c - grid.ulx) % 10 == 0 and (grid.uly - t.f) % 10 == 0
             assert grid.ulx <= t.c < grid.lrx and grid.lry < t.f <= grid.uly
-            assert src.is_tiled and src.overviews(1), "a COG has internal tiles and overviews"
+            assert src.profile["tiled"] and src.overviews(1), "a COG has internal tiles and overviews"
             tags = src.tags()
             assert tags["source_product"] == name
             assert tags["units"] == "dB" and tags["quantity"] == "sigma0"

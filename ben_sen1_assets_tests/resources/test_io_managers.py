@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import dagster as dg
@@ -115,6 +116,10 @@ def test_roundtrip_local(tmp_path: Path) -> None:
     # the Zarr opens with plain xarray, one chunk per patch
     ds = xr.open_zarr(tmp_path / "cube" / "33TUG_20211223.zarr")
     assert ds["backscatter"].encoding["chunks"] == (1, 2, 120, 120)
+    # fixed-width numpy strings are stored as Zarr v3's specified variable-length "string"
+    band_meta = json.loads((tmp_path / "cube" / "33TUG_20211223.zarr" / "band" / "zarr.json").read_text())
+    assert band_meta["data_type"] == "string"
+    assert list(ds["band"].values) == ["VV", "VH"]
     # the COG is a real COG: tiled, with overviews-capable layout, readable by rasterio
     with open_raster(root / "raster" / "33TUG_20211223.tif") as src:
         assert src.profile["tiled"] and src.profile["blockxsize"] == 512
