@@ -36,8 +36,10 @@ def preprocessed_s1(
 
     Border and thermal noise removal, radiometric calibration (σ0 by default), speckle filter
     (Refined Lee 7×7 by default), range-Doppler terrain correction with the DEM's heights made
-    ellipsoidal through PROJ's geoid grids, and dB — in one resampling onto the tile's UTM 10 m
-    grid, so pixels align with the BigEarthNet-S2 patches. Only the window of the patches in
+    ellipsoidal through PROJ's geoid grids — in one resampling onto the tile's UTM 10 m grid, so
+    pixels align with the BigEarthNet-S2 patches. Values stay linear and unclipped (negative
+    where the thermal noise exceeds the signal) so that the mosaics average dark areas without
+    bias; `mosaics` converts to dB. Only the window of the patches in
     scope is produced, and only the scene window it needs is read. One Cloud-Optimized GeoTIFF
     per product (bands VV, VH), its tags naming the source product and every parameter. A
     product that touches no pixel in scope is skipped with the reason in the log.

@@ -1,8 +1,12 @@
 """Per-tile mosaics of the per-product backscatter COGs, with a per-pixel provenance band.
 
 Inputs are the SAR chain's COGs, one per (S1 product, tile): on the tile's 10 m UTM grid
-(possibly a window of it), bands ``VV`` and ``VH`` float32 dB (NaN = no data) and tags
-``source_product``, ``start_time``, ``mission`` (+ processing parameters).
+(possibly a window of it), bands ``VV`` and ``VH`` float32 (NaN = no data) and tags
+``source_product``, ``start_time``, ``mission`` (+ processing parameters). Their ``units`` tag
+says ``linear`` (the flow's default: unclipped, negative where the noise exceeds the signal) or
+``dB`` (absent: dB). Linear values are combined in the linear domain and converted to dB only
+when written, with the ``negative``/``negative_floor`` policy of the source's ``processing``
+tag (closest product's for averages), so averaging sees the unbiased values of dark areas.
 
 The mosaic is a COG with three float32 bands on the same grid:
 
@@ -25,7 +29,7 @@ Rules (:class:`MosaicConfig`):
   the name lie. Pixels of patches with no choice (outside the scope but inside the window, and
   the 60 px strip past patch 90) are filled per pixel, closest product first.
 * ``closest_per_pixel``: per pixel, the valid product closest in time to the S2 sensing.
-* ``mean_linear``: the mean in linear power of all valid products, back to dB.
+* ``mean_linear``: the mean in linear power of all valid products, then dB.
 
 A product is *valid* at a pixel when both its VV and VH are finite. Ties in time distance are
 broken by product name, so results do not depend on input order.
@@ -113,6 +117,8 @@ class SourceProduct:
     window: Window  # pixel window of the COG in the tile's 10 m grid
     band_index: tuple[int, int]  # 1-based band numbers of VV, VH
     tags: dict[str, str] = field(default_factory=dict, compare=False)
+    units: str = "dB"  # "dB" or "linear" (the COG's ``units`` tag)
+    negative: tuple[str, float] = ("nan", 1e-5)  # dB conversion policy (processing tag)
 
 
 @dataclass(frozen=True)
@@ -174,10 +180,20 @@ def read_source_product(path: UPath | str, tile: TileGrid | str) -> SourceProduc
         except ValueError:
             raise OutputError(f"{path}: band descriptions {names}; expected bands 'VV' and 'VH'") from None
         if src.dtypes[band_index[0] - 1] != "float32" or src.dtypes[band_index[1] - 1] != "float32":
-            raise OutputError(f"{path}: band dtypes {src.dtypes}; expected float32 dB")
+            raise OutputError(f"{path}: band dtypes {src.dtypes}; expected float32")
     for key in ("source_product", "start_time", "mission"):
         if not tags.get(key):
             raise OutputError(f"{path}: tag {key!r} missing; expected it on every per-product COG")
+    units = tags.get("units", "dB")
+    if units not in ("dB", "linear"):
+        raise OutputError(f"{path}: tag 'units' = {units!r}; expected 'dB' or 'linear'")
+    negative = ("nan", 1e-5)
+    if tags.get("processing"):
+        try:
+            processing = json.loads(tags["processing"])
+        except json.JSONDecodeError:
+            raise OutputError(f"{path}: tag 'processing' is not JSON") from None
+        negative = (str(processing.get("negative", "nan")), float(processing.get("negative_floor", 1e-5)))
     return SourceProduct(
         name=tags["source_product"].removesuffix(".SAFE"),
         mission=tags["mission"],
@@ -186,6 +202,8 @@ def read_source_product(path: UPath | str, tile: TileGrid | str) -> SourceProduc
         window=window,
         band_index=band_index,
         tags=tags,
+        units=units,
+        negative=negative,
     )
 
 
@@ -317,7 +335,7 @@ def mosaic_tile(
                 for r0 in range(win.row_off, win.row_off + win.height, config.block_rows):
                     r1 = min(r0 + config.block_rows, win.row_off + win.height)
                     blocks = [_read_block(p, h, r0, r1, c0, c1) for p, h in zip(products, handles)]
-                    data, prov = _combine(blocks, config, choice, r0, r1, c0, c1)
+                    data, prov = _combine(blocks, config, choice, r0, r1, c0, c1, products)
                     n_valid += int(np.count_nonzero(np.isfinite(prov)))
                     dst.write(data, indexes=[1, 2], window=Window(0, r0 - win.row_off, win.width, r1 - r0))
                     dst.write(prov, indexes=3, window=Window(0, r0 - win.row_off, win.width, r1 - r0))
@@ -336,27 +354,50 @@ def _pick(out: np.ndarray, prov: np.ndarray, data: np.ndarray, take: np.ndarray,
     np.copyto(prov, np.float32(index), where=take)
 
 
-def _combine(blocks, config: MosaicConfig, choice: np.ndarray, r0: int, r1: int, c0: int, c1: int):
-    """Combine the sources' block arrays (list, None = no overlap) by the configured rule."""
+def _linear(block: np.ndarray, src: SourceProduct) -> np.ndarray:
+    """A source block in linear power (dB sources converted; linear ones as they are)."""
+    if src.units == "linear":
+        return block
+    return np.power(np.float32(10.0), block / np.float32(10.0))
+
+
+def _decibels(block: np.ndarray, negative: tuple[str, float]) -> np.ndarray:
+    from ben_sen1_assets.sar.radiometry import to_db
+
+    return to_db(block, *negative)
+
+
+def _combine(blocks, config: MosaicConfig, choice: np.ndarray, r0: int, r1: int, c0: int, c1: int,
+             products: Sequence[SourceProduct]):
+    """Combine the sources' block arrays (list, None = no overlap) by the configured rule → dB."""
     h, w = r1 - r0, c1 - c0
     out = np.full((2, h, w), np.nan, dtype=np.float32)
     prov = np.full((h, w), np.nan, dtype=np.float32)
-    valid = [None if b is None else np.isfinite(b).all(axis=0) for b in blocks]
 
     if config.rule == "mean_linear":
-        total = np.zeros((2, h, w), dtype=np.float32)
+        # linear values as they are (unclipped): the mean of a dark area is not biased upwards
+        valid = [None if b is None else np.isfinite(b).all(axis=0) for b in blocks]
+        total = np.zeros((2, h, w), dtype=np.float64)
         count = np.zeros((h, w), dtype=np.uint8)
         mask = np.zeros((h, w), dtype=np.float32)
         for i, (b, v) in enumerate(zip(blocks, valid)):
             if b is None:
                 continue
-            total[:, v] += np.power(np.float32(10.0), b[:, v] / np.float32(10.0))
+            total[:, v] += _linear(b, products[i])[:, v]
             count[v] += 1
             mask[v] += np.float32(2**i)
         has = count > 0
-        out[:, has] = np.float32(10.0) * np.log10(total[:, has] / count[has])
-        prov[has] = mask[has]
+        mean = np.full((2, h, w), np.nan, dtype=np.float32)
+        mean[:, has] = total[:, has] / count[has]
+        out[:] = _decibels(mean, products[0].negative)
+        out[:, ~has] = np.nan
+        prov[has] = mask[has]  # also where a non-positive mean gives NaN dB (policy "nan")
         return out, prov
+
+    # pick rules: each source in dB (its own conversion policy), then pick per patch / pixel
+    blocks = [None if b is None else (b if p.units == "dB" else _decibels(b, p.negative))
+              for b, p in zip(blocks, products)]
+    valid = [None if b is None else np.isfinite(b).all(axis=0) for b in blocks]
 
     if config.rule == "closest_per_patch":
         # the patch each pixel belongs to (91 = the partial strip past the last whole patch)

@@ -21,7 +21,11 @@ class SarProcessingResource(dg.ConfigurableResource):
     speckle_filter: str = Field(default="refined_lee", description="refined_lee, lee_sigma, boxcar or none")
     speckle_window: int = Field(default=7, description="filter window (px)")
     resampling: str = Field(default="bilinear", description="bilinear or nearest")
-    output_scale: str = Field(default="db", description="db or linear")
+    output_scale: str = Field(
+        default="linear",
+        description="scale of the per-product COGs: linear (default: unclipped, so mosaics average dark "
+        "areas without bias; mosaics and patches convert to dB) or db",
+    )
     dem_kind: str = Field(default="glo30", description="glo30 (Copernicus GLO-30), local or constant")
     dem_path: str | None = Field(default=None, description="GeoTIFF/VRT for dem_kind=local")
     dem_vertical_datum: str | None = Field(default=None, description="EGM96, EGM2008 or ellipsoid")

@@ -506,7 +506,7 @@ def process_scene_to_tile(
                                         v = resample_grd(filtered.data[p], filtered.window, line, pixel, config.resampling)
                                     if config.output_scale == "db":
                                         with _timer(timings, "scale"):
-                                            v = to_db(v)
+                                            v = to_db(v, config.negative, config.negative_floor)
                                     bands.append(v)
                             del line, pixel
                         with _timer(timings, "write"):

@@ -9,8 +9,10 @@ names in brackets, so a SNAP GPT graph can be built from it 1:1):
   terrain flattening).
 - ``thermal_noise_removal`` [ThermalNoiseRemoval: removeThermalNoise]: subtract the annotation's
   noise LUT (range × azimuth) before calibration.
-- ``negative`` / ``negative_floor``: what a value ≤ 0 after noise removal becomes: ``"floor"``
-  (default: ``negative_floor`` = 1e-5, −50 dB), ``"nan"`` or ``"zero"``.
+- ``negative`` / ``negative_floor``: what a value below the floor (≤ 0 after noise removal
+  where DN² < N) becomes **at the dB conversion**: ``"floor"`` (default: ``negative_floor`` =
+  1e-5, −50 dB), ``"nan"`` or ``"zero"`` (NaN in dB). Linear values are never clipped: dark
+  areas stay unbiased through the speckle filter, resampling and mosaics.
 - ``border_noise_removal`` [Remove-GRD-Border-Noise]: ``"auto"`` (edge trim for IPF < 2.90,
   zero borders only for newer products), ``"edge_trim"`` (always) or ``"zero_only"``;
   ``border_limit`` (500) [borderLimit], ``trim_threshold`` (0.5) [trimThreshold],
@@ -53,7 +55,7 @@ from .radiometry import QUANTITIES, RadiometryParams
 from .speckle import SpeckleFilter
 
 #: bump when the chain's numerics change (part of :meth:`ProcessingConfig.fingerprint`)
-CHAIN_VERSION = "1"
+CHAIN_VERSION = "2"
 
 DEM_KINDS = ("local", "glo30", "constant")
 

@@ -10,12 +10,17 @@ so a window equals the same pixels of a whole-scene result.
   last vector lies past the last image line, so image rows are always between two vectors.
 - Thermal noise N(line, pixel), DN² units. IPF ≥ 2.9: range vectors (bilinear as above) × the
   azimuth LUT of the ``noiseAzimuthVector`` block whose inclusive line/sample bounds contain the
-  pixel (linear in line within the block's own ``line`` list, clamped at its ends); pixels outside
-  every block keep the range noise unscaled (factor 1). IPF < 2.9: range vectors only, each on its
-  own pixel grid, then linear in line.
-- Calibrated value: ``(DN² − N) / A²``. Values ≤ 0 after noise removal follow
-  ``RadiometryParams.negative``: "floor" (default: set to ``floor`` = 1e-5, i.e. −50 dB, so dB
-  stays finite), "nan", or "zero".
+  pixel (linear in line within the block's own ``line`` list, clamped at its ends). Lines past a
+  block's last line (up to the next block of the same samples, or the image end) take the block's
+  last value, lines before the first block of those samples its first value: the noise level
+  does not jump to the unscaled range noise there. Samples outside every block keep the range
+  noise unscaled (factor 1). IPF < 2.9: range vectors only, each on its own pixel grid, then
+  linear in line.
+- Calibrated value: ``(DN² − N) / A²``, **unclipped**: where DN² < N (noise-dominated dark areas)
+  it is negative, and it stays so through the speckle filter, resampling and mosaicking, because
+  any average of floored values is biased upwards (DOMAIN.md §9). ``RadiometryParams.negative``
+  applies only where values leave the linear domain (:func:`to_db`): "floor" (default: values
+  below ``floor`` = 1e-5 become −50 dB, so dB stays finite), "nan", or "zero" (→ NaN in dB).
 - Border noise. Always: DN == 0 is no data → NaN (zero borders of IPF ≥ 2.9 products).
   IPF < 2.9 (``border_noise="auto"``) or ``"edge_trim"``: SNAP-like "Remove-GRD-Border-Noise"
   idea, our algorithm: within ``border_limit`` (500) pixels of each scene edge, scan every line
@@ -49,7 +54,11 @@ LEGACY_IPF = (2, 90)  # noise/border-noise layout changed with IPF 2.90
 
 @dataclass(frozen=True)
 class RadiometryParams:
-    """Radiometric processing parameters (recorded with outputs via :meth:`to_dict`)."""
+    """Radiometric processing parameters (recorded with outputs via :meth:`to_dict`).
+
+    ``negative``/``floor``: what values ≤ ``floor`` become at the dB conversion (:func:`to_db`);
+    calibrated linear values are never clipped (see the module docstring).
+    """
 
     quantity: Literal["sigma0", "beta0", "gamma0"] = "sigma0"
     thermal_noise: bool = True
@@ -131,17 +140,34 @@ def calibration_window(cal: CalibrationLut, window: Window, quantity: str = "sig
     return _interp_vectors(cal.line, cal.pixel, values, window)
 
 
+def _azimuth_block_rows(noise: NoiseLut) -> list[tuple[float, float]]:
+    """Per azimuth block, the (first, last) lines it scales: its own lines, plus the lines past
+    its last line up to the next block of overlapping samples (or the image end, ``inf``), plus
+    the lines before it if no block of overlapping samples comes earlier (``-inf``)."""
+    blocks = noise.azimuth_blocks
+    out = []
+    for b in blocks:
+        others = [o for o in blocks if o is not b and o.first_sample <= b.last_sample and b.first_sample <= o.last_sample]
+        later = [o.first_line for o in others if o.first_line > b.last_line]
+        earlier = [o for o in others if o.last_line < b.first_line]
+        last = min(later) - 1 if later else math.inf
+        first = b.first_line if earlier else -math.inf
+        out.append((first, last))
+    return out
+
+
 def noise_window(noise: NoiseLut, window: Window) -> np.ndarray:
     """Thermal noise N (DN² units) on ``window`` → float32 (h, w); see module doc for the rules."""
     rv = noise.range_vectors
     out = _interp_vectors(rv.line, list(rv.pixel), list(rv.values), window)
     row_off, col_off, height, width = _window_bounds(window)
     row_end, col_end = row_off + height - 1, col_off + width - 1
-    for block in noise.azimuth_blocks:
-        r0, r1 = max(block.first_line, row_off), min(block.last_line, row_end)
+    for block, (first, last) in zip(noise.azimuth_blocks, _azimuth_block_rows(noise)):
+        r0, r1 = int(max(first, row_off)), int(min(last, row_end))
         c0, c1 = max(block.first_sample, col_off), min(block.last_sample, col_end)
         if r0 > r1 or c0 > c1:
             continue
+        # np.interp clamps to the block's first/last value outside its line list
         factor = np.interp(np.arange(r0, r1 + 1, dtype=np.float64), block.line, block.values)
         sub = out[r0 - row_off : r1 - row_off + 1, c0 - col_off : c1 - col_off + 1]
         sub *= factor.astype(np.float32)[:, None]
@@ -149,8 +175,7 @@ def noise_window(noise: NoiseLut, window: Window) -> np.ndarray:
 
 
 @numba.njit(cache=True, parallel=True)
-def _calibrate_kernel(dn, a, n, subtract, negative, floor, valid):
-    # negative: 0 floor, 1 nan, 2 zero
+def _calibrate_kernel(dn, a, n, subtract, valid):
     h, w = dn.shape
     out = np.empty((h, w), np.float32)
     for r in numba.prange(h):
@@ -163,13 +188,7 @@ def _calibrate_kernel(dn, a, n, subtract, negative, floor, valid):
             if subtract:
                 p -= np.float64(n[r, c])
             aa = np.float64(a[r, c])
-            v = p / (aa * aa)
-            if negative == 0:
-                if v < floor:
-                    v = floor
-            elif v <= 0.0:
-                v = np.nan if negative == 1 else 0.0
-            out[r, c] = v
+            out[r, c] = p / (aa * aa)
     return out
 
 
@@ -180,30 +199,47 @@ def calibrate(
     params: RadiometryParams = RadiometryParams(),
     valid: np.ndarray | None = None,
 ) -> np.ndarray:
-    """``(DN² − N) / A²`` elementwise → float32; DN == 0 and ``~valid`` → NaN; negatives per params.
-
-    With ``negative="floor"``, every value below ``params.floor`` (including ≤ 0) becomes the floor.
-    """
+    """``(DN² − N) / A²`` elementwise → float32, unclipped (negative where DN² < N); DN == 0 and
+    ``~valid`` → NaN. ``params.negative`` is not applied here (see :func:`to_db`)."""
     if dn.shape != calibration_lut.shape or (noise is not None and noise.shape != dn.shape):
         raise ValueError(f"shape mismatch: dn {dn.shape}, lut {calibration_lut.shape}, noise {None if noise is None else noise.shape}")
     subtract = params.thermal_noise and noise is not None
-    n = noise if subtract else np.zeros((1, 1), np.float32)
     if valid is None:
         valid = np.ones(dn.shape, np.bool_)
-    mode = {"floor": 0, "nan": 1, "zero": 2}[params.negative]
     return _calibrate_kernel(
         np.ascontiguousarray(dn), np.ascontiguousarray(calibration_lut, dtype=np.float32),
-        np.ascontiguousarray(n, dtype=np.float32) if subtract else np.zeros(dn.shape, np.float32),
-        subtract, mode, float(params.floor), np.ascontiguousarray(valid, dtype=np.bool_),
+        np.ascontiguousarray(noise, dtype=np.float32) if subtract else np.zeros((1, 1), np.float32),
+        subtract, np.ascontiguousarray(valid, dtype=np.bool_),
     )
 
 
-def to_db(linear: np.ndarray) -> np.ndarray:
-    """10·log10 → float32; values ≤ 0 or NaN give NaN."""
-    x = np.asarray(linear, dtype=np.float32)
-    out = np.full(x.shape, np.nan, np.float32)
-    np.log10(x, out=out, where=x > 0)
-    out *= 10.0
+@numba.njit(cache=True, parallel=True)
+def _to_db_kernel(x, floor_mode, floor, out):
+    flat_in = x.reshape(-1)
+    flat_out = out.reshape(-1)
+    lg = 10.0 * np.log10(floor) if floor_mode else np.nan
+    for i in numba.prange(flat_in.size):
+        v = flat_in[i]
+        if v != v:  # NaN
+            flat_out[i] = np.nan
+        elif floor_mode and v < floor:
+            flat_out[i] = lg
+        elif v > 0.0:
+            flat_out[i] = 10.0 * np.log10(v)
+        else:
+            flat_out[i] = np.nan
+
+
+def to_db(linear: np.ndarray, negative: str = "nan", floor: float = 1e-5) -> np.ndarray:
+    """10·log10 → float32. NaN stays NaN. ``negative`` (a :class:`RadiometryParams` policy):
+    ``"floor"``: values below ``floor`` (including ≤ 0) give 10·log10(``floor``); ``"nan"`` and
+    ``"zero"``: values ≤ 0 give NaN (the dB of zero power is not a number)."""
+    if negative not in ("floor", "nan", "zero"):
+        raise ValueError(f"negative must be 'floor', 'nan' or 'zero', got {negative!r}")
+    x = np.ascontiguousarray(linear, dtype=np.float32)
+    out = np.empty(x.shape, np.float32)
+    if x.size:
+        _to_db_kernel(x, negative == "floor", float(floor), out)
     return out
 
 

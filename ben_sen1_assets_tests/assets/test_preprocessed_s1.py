@@ -30,7 +30,7 @@ def test_one_cog_per_product_on_tile_grid(e2e, key):
             assert src.profile["tiled"] and src.overviews(1), "a COG has internal tiles and overviews"
             tags = src.tags()
             assert tags["source_product"] == name
-            assert tags["units"] == "dB" and tags["quantity"] == "sigma0"
+            assert tags["units"] == "linear" and tags["quantity"] == "sigma0"
             assert json.loads(tags["processing"])["calibration"] == "sigma0"
             for k in ("mission", "relative_orbit", "start_time", "processing_fingerprint", "tile_window"):
                 assert tags.get(k), k

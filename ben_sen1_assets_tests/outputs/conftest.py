@@ -30,8 +30,10 @@ WINDOW = Window(60 * 120, 38 * 120, 360, 360)
 
 
 def product_cog(path: UPath, name: str, start: datetime, vv: np.ndarray, vh: np.ndarray,
-                window: Window = WINDOW) -> UPath:
-    """Write a per-product COG as the SAR chain does: tile grid window, VV/VH dB, tags."""
+                window: Window = WINDOW, units: str | None = None, negative: str = "floor") -> UPath:
+    """Write a per-product COG as the SAR chain does: tile grid window, VV/VH dB (or linear:
+    ``units="linear"``), tags."""
+    extra = {} if units is None else {"units": units}
     tile = tile_grid(MGRS)
     transform = tile.transform @ tile.transform.translation(window.col_off, window.row_off)
     write_cog(
@@ -44,7 +46,9 @@ def product_cog(path: UPath, name: str, start: datetime, vv: np.ndarray, vh: np.
                 "source_product": name,
                 "start_time": start.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                 "mission": name[:3],
-                "processing": json.dumps({"calibration": "sigma0", "speckle_filter": "refined_lee"}),
+                "processing": json.dumps({"calibration": "sigma0", "speckle_filter": "refined_lee",
+                                          "negative": negative, "negative_floor": 1e-5}),
+                **extra,
             },
         ),
         path,

@@ -115,6 +115,36 @@ def test_mean_linear(tmp_path, two_products):
     np.testing.assert_array_equal(data[2], np.where(valid_a, 3.0, 2.0).astype(np.float32))
 
 
+@pytest.mark.parametrize("negative", ["floor", "nan"])
+def test_linear_sources_dark_areas_unbiased(tmp_path, negative):
+    """Linear, unclipped sources (the chain's default): ``mean_linear`` averages the negative
+    noise-dominated values as they are and converts the mean to dB; the pick rules convert each
+    source with its ``negative`` policy (floor at −50 dB, or NaN)."""
+    from .conftest import START_A, START_B, product_cog
+
+    h, w = WINDOW.height, WINDOW.width
+    vv = np.full((h, w), 0.1)
+    a = product_cog(UPath(tmp_path / "a.tif"), PRODUCT_A, START_A, vv, np.full((h, w), -0.001), units="linear",
+                    negative=negative)
+    b = product_cog(UPath(tmp_path / "b.tif"), PRODUCT_B, START_B, vv, np.full((h, w), 0.003), units="linear",
+                    negative=negative)
+    out = UPath(tmp_path / "mean.tif")
+    mosaic_tile([a, b], MGRS, S2_SENSING, out, config=MosaicConfig(rule="mean_linear", block_rows=120))
+    data = _read(out)[0]
+    np.testing.assert_allclose(data[0], -10.0, atol=1e-5)
+    np.testing.assert_allclose(data[1], 10 * math.log10(0.001), atol=1e-4)  # (−0.001 + 0.003) / 2
+    np.testing.assert_array_equal(data[2], 3.0)
+    out = UPath(tmp_path / "pixel.tif")
+    mosaic_tile([a, b], MGRS, S2_SENSING, out, config=MosaicConfig(rule="closest_per_pixel"))
+    data = _read(out)[0]
+    if negative == "floor":  # A (closest) at the floor
+        np.testing.assert_allclose(data[1], -50.0, atol=1e-5)
+        np.testing.assert_array_equal(data[2], 0.0)
+    else:  # A is NaN in dB there: B fills
+        np.testing.assert_allclose(data[1], 10 * math.log10(0.003), atol=1e-4)
+        np.testing.assert_array_equal(data[2], 1.0)
+
+
 def test_mosaic_window_larger_than_sources_is_nan(tmp_path, two_products):
     paths, _ = two_products
     from rasterio.windows import Window

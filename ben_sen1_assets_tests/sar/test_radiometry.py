@@ -104,30 +104,71 @@ def test_sigma0_round_trip_with_noise():
     dn = synthetic_dn(sigma0, a, n)
     out = calibrate(dn, a, n, RadiometryParams(negative="nan"))
     expected = (dn.astype(np.float64) ** 2 - n.astype(np.float64)) / a.astype(np.float64) ** 2
-    finite = expected > 0
-    np.testing.assert_allclose(out[finite], expected[finite], rtol=1e-5)
-    assert np.isnan(out[~finite]).all()
-    assert np.nanmean(out) == pytest.approx(sigma0.mean(), rel=0.01)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-9)  # negative ones included
+    assert np.isfinite(out).all()
+    assert np.mean(out) == pytest.approx(sigma0.mean(), rel=0.01)
 
 
-@pytest.mark.parametrize(("negative", "value"), [("floor", 1e-5), ("nan", np.nan), ("zero", 0.0)])
-def test_negative_policy_and_zero_dn(negative, value):
+@pytest.mark.parametrize("negative", ["floor", "nan", "zero"])
+def test_linear_values_unclipped_and_zero_dn(negative):
     a = np.full((2, 3), 600.0, np.float32)
     n = np.full((2, 3), 500.0, np.float32)
     dn = np.array([[0, 10, 30], [22, 23, 100]], np.uint16)  # 10² < 500, 22² < 500 < 23²
     out = calibrate(dn, a, n, RadiometryParams(negative=negative))
     assert np.isnan(out[0, 0])  # DN == 0 is no data
-    for r, c in [(0, 1), (1, 0)]:
-        np.testing.assert_equal(out[r, c], np.float32(value))
+    # DN² < N: negative, whatever the policy (the policy applies at the dB conversion)
+    assert out[0, 1] == pytest.approx((100 - 500) / 600**2, rel=1e-6)
+    assert out[1, 0] == pytest.approx((484 - 500) / 600**2, rel=1e-6)
+    assert out[1, 1] == pytest.approx(29 / 600**2, rel=1e-6)
     assert out[1, 2] == pytest.approx((100**2 - 500) / 600**2, rel=1e-6)
-    if negative == "floor":  # 23² − 500 = 29 → 8e-5 > floor stays
-        assert out[1, 1] == pytest.approx(29 / 600**2, rel=1e-6)
+
+
+def test_noise_dominated_mean_is_unbiased():
+    """σ0 far below the noise (SNR −10 dB): the mean of the unclipped values recovers σ0; the
+    mean of values floored at 1e-5 (the former behaviour) is biased upwards by dB."""
+    rng = np.random.default_rng(5)
+    a = np.full((400, 400), 500.0, np.float32)
+    n = np.full(a.shape, 2.5e4, np.float32)  # noise-equivalent σ0 = 0.1
+    sigma0 = 0.01
+    intensity = (sigma0 * a.astype(np.float64) ** 2 + n) * rng.gamma(4.4, 1 / 4.4, size=a.shape)
+    dn = np.clip(np.rint(np.sqrt(intensity)), 1, 65535).astype(np.uint16)
+    out = calibrate(dn, a, n)
+    assert (out < 0).mean() > 0.3
+    assert 10 * np.log10(out.mean() / sigma0) == pytest.approx(0.0, abs=0.2)
+    floored = np.maximum(out, 1e-5)
+    assert 10 * np.log10(floored.mean() / sigma0) > 1.0
 
 
 def test_to_db():
     out = to_db(np.array([1.0, 0.01, 0.0, -1.0, np.nan], np.float32))
     np.testing.assert_allclose(out[:2], [0.0, -20.0], atol=1e-6)
     assert np.isnan(out[2:]).all() and out.dtype == np.float32
+    floored = to_db(np.array([[1.0, 1e-6], [0.0, -1.0]], np.float32), "floor", 1e-5)
+    np.testing.assert_allclose(floored, [[0.0, -50.0], [-50.0, -50.0]], atol=1e-5)
+    assert np.isnan(to_db(np.array([np.nan], np.float32), "floor")).all()
+    assert np.isnan(to_db(np.array([0.0, -2.0], np.float32), "zero")).all()
+    with pytest.raises(ValueError, match="negative"):
+        to_db(np.ones(2), "clip")
+
+
+def test_azimuth_noise_past_a_block_clamped_to_its_last_value():
+    """Lines past a block's last line (a gap before the next block of the same samples, or the
+    image end) take the block's last value, not the unscaled range noise."""
+    from ben_sen1_assets.sar.luts import NoiseAzimuthBlock, NoiseLut, NoiseRangeVectors
+
+    rv = NoiseRangeVectors(np.array(["2021-01-01"] * 2, "datetime64[ns]"), np.array([0, 100]),
+                           (np.array([0, 99]),) * 2, (np.array([10.0, 10.0]),) * 2)
+
+    def block(first, last, values, s0=0, s1=49):
+        return NoiseAzimuthBlock("IW1", first, last, s0, s1, np.array([first, last]), np.array(values))
+
+    noise = NoiseLut("test", rv, (block(10, 39, [2.0, 3.0]), block(50, 69, [5.0, 7.0]), block(0, 99, [4.0, 4.0], 50, 99)))
+    out = noise_window(noise, Window(0, 0, 100, 100))
+    np.testing.assert_allclose(out[:10, 0], 20.0)  # before the first block: its first value
+    np.testing.assert_allclose(out[39:50, 0], 30.0)  # gap after block 1: its last value
+    np.testing.assert_allclose(out[69:, 0], 70.0)  # past the last block: its last value
+    np.testing.assert_allclose(out[:, 50:], 40.0)  # the other swath's block
+    np.testing.assert_allclose(out[55, 0], 10 * (5 + 2 * 5 / 19), rtol=1e-6)
 
 
 @pytest.mark.parametrize("name", [S1A_2021_DESC, S1A_2015_OLD])
