@@ -21,7 +21,7 @@ from asf_search.constants import INTERNAL
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
-from .errors import CatalogError, ProductNameError
+from .errors import CatalogError, CatalogUnavailableError, ProductNameError
 from .records import (
     Catalog,
     ProductRecord,
@@ -131,6 +131,8 @@ class AsfCatalog(Catalog):
             kwargs["maxResults"] = self.max_results
         try:
             results = asf_search.geo_search(**kwargs)
+        except (asf_search.ASFSearch5xxError, requests.ConnectionError, requests.Timeout) as exc:
+            raise CatalogUnavailableError(f"ASF search via {self.host}: {type(exc).__name__}: {exc}") from None
         except (asf_search.ASFError, requests.RequestException) as exc:
             raise CatalogError(f"ASF search via {self.host}: {type(exc).__name__}: {exc}") from None
         records: dict[str, ProductRecord] = {}

@@ -22,7 +22,7 @@ from shapely.geometry.base import BaseGeometry
 
 from .credentials import Credentials
 from .download import redact_url
-from .errors import AuthError, CatalogError, ProductNameError
+from .errors import AuthError, AuthUnavailableError, CatalogError, CatalogUnavailableError, ProductNameError
 from .records import (
     Catalog,
     ProductRecord,
@@ -41,6 +41,7 @@ IDENTITY_URL = "https://identity.dataspace.copernicus.eu"
 TOKEN_PATH = "/auth/realms/CDSE/protocol/openid-connect/token"
 CLIENT_ID = "cdse-public"
 MAX_SKIP = 10_000  # the catalogue refuses larger $skip values
+TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}  # worth trying again later
 
 
 # -- credentials and tokens --------------------------------------------------------------------
@@ -81,7 +82,7 @@ class CdseTokenProvider:
         self._refresh_expires = 0.0
 
     def __repr__(self) -> str:
-        return f"CdseTokenProvider(username={self._credentials.username!r}, token_url={self.token_url!r})"
+        return f"CdseTokenProvider(username=***, token_url={self.token_url!r})"
 
     def __call__(self, force_refresh: bool = False) -> str:
         with self._lock:
@@ -111,7 +112,9 @@ class CdseTokenProvider:
             resp = self.session.post(self.token_url, data=data, timeout=self.timeout)
         except requests.RequestException as exc:
             # never chain the request exception: its repr may hold the form body
-            raise AuthError(f"CDSE {grant} grant: cannot reach {redact_url(self.token_url)} ({type(exc).__name__})") from None
+            raise AuthUnavailableError(
+                f"CDSE {grant} grant: cannot reach {redact_url(self.token_url)} ({type(exc).__name__})"
+            ) from None
         if resp.status_code != 200:
             detail = ""
             try:
@@ -119,8 +122,10 @@ class CdseTokenProvider:
                 detail = f": {body.get('error', '')} {body.get('error_description', '')}".rstrip()
             except ValueError:
                 pass
-            raise AuthError(
-                f"CDSE {grant} grant for user {self._credentials.username!r} refused by "
+            # the user name is not said: it identifies an account, like the password
+            cls = AuthUnavailableError if resp.status_code in TRANSIENT_STATUS else AuthError
+            raise cls(
+                f"CDSE {grant} grant (CDSE_USERNAME/CDSE_PASSWORD) refused by "
                 f"{redact_url(self.token_url)} (HTTP {resp.status_code}{detail})"
             )
         try:
@@ -272,9 +277,10 @@ class CdseCatalog(Catalog):
         try:
             resp = self.session.get(url, params=params, timeout=self.timeout)
         except requests.RequestException as exc:
-            raise CatalogError(f"CDSE catalogue {redact_url(url)}: {type(exc).__name__}: {exc}") from None
+            raise CatalogUnavailableError(f"CDSE catalogue {redact_url(url)}: {type(exc).__name__}") from None
         if resp.status_code != 200:
-            raise CatalogError(f"CDSE catalogue {redact_url(url)}: HTTP {resp.status_code}: {resp.text[:300]}")
+            cls = CatalogUnavailableError if resp.status_code in TRANSIENT_STATUS else CatalogError
+            raise cls(f"CDSE catalogue {redact_url(url)}: HTTP {resp.status_code}: {resp.text[:300]}")
         try:
             body = resp.json()
         except ValueError:

@@ -19,8 +19,8 @@ class Credentials:
     env_user: ClassVar[str] = "ARCHIVE_USERNAME"
     env_password: ClassVar[str] = "ARCHIVE_PASSWORD"
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(username={self.username!r}, password=***)"
+    def __repr__(self) -> str:  # the user name identifies an account: not shown either
+        return f"{type(self).__name__}(username=***, password=***)"
 
     __str__ = __repr__
 

@@ -24,7 +24,7 @@ from shapely.geometry.base import BaseGeometry
 
 from .credentials import Credentials
 from .download import Downloader, RetryPolicy, redact_url
-from .errors import AuthError, CatalogError, ProductNameError
+from .errors import AuthError, CatalogError, CatalogUnavailableError, ProductNameError
 from .records import (
     Catalog,
     ProductRecord,
@@ -108,8 +108,7 @@ class DhusCatalog(Catalog):
         self._api.page_size = page_size
 
     def __repr__(self) -> str:
-        user = self._credentials.username if self._credentials else None
-        return f"DhusCatalog(api_url={redact_url(self.api_url)!r}, username={user!r})"
+        return f"DhusCatalog(api_url={redact_url(self.api_url)!r}, credentials={'***' if self._credentials else None})"
 
     def _call(self, what: str, fn, *args, **kwargs):
         try:
@@ -118,11 +117,12 @@ class DhusCatalog(Catalog):
             status = getattr(getattr(exc, "response", None), "status_code", None)
             # the message only: exc.response holds the request with the Basic auth header
             msg = str(getattr(exc, "msg", "") or "").strip()[:300]
-            if status == 401:
-                raise AuthError(f"DHuS {what} at {redact_url(self.api_url)}: HTTP 401 (credentials refused)") from None
-            raise CatalogError(f"DHuS {what} at {redact_url(self.api_url)}: HTTP {status}: {msg}") from None
+            if status in (401, 403):
+                raise AuthError(f"DHuS {what} at {redact_url(self.api_url)}: HTTP {status} (credentials refused)") from None
+            cls = CatalogUnavailableError if status in (408, 425, 429, 500, 502, 503, 504) else CatalogError
+            raise cls(f"DHuS {what} at {redact_url(self.api_url)}: HTTP {status}: {msg}") from None
         except requests.RequestException as exc:
-            raise CatalogError(f"DHuS {what} at {redact_url(self.api_url)}: {type(exc).__name__}") from None
+            raise CatalogUnavailableError(f"DHuS {what} at {redact_url(self.api_url)}: {type(exc).__name__}") from None
 
     def search(
         self,

@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import posixpath
+import stat
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -47,7 +48,7 @@ from upath import UPath
 from ..formats.atomic import atomic_file
 from ..sar.errors import SafeError
 from ..sar.safe import open_safe
-from .errors import ArchiveError, CatalogError
+from .errors import ArchiveError, CatalogError, CatalogUnavailableError, StorageError
 from .records import (
     Catalog,
     ProductRecord,
@@ -179,6 +180,25 @@ def _record_from_json(d: Mapping[str, Any], *, size: int, md5: str, url: str, pr
     )
 
 
+def _local_kind(path: str) -> str:
+    """"file", "directory", or what else a local archive entry is (e.g. "a dangling symbolic link")."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "a dangling symbolic link" if os.path.islink(path) else "vanished during the scan"
+    except OSError as exc:
+        return f"unreadable ({exc.strerror or exc})"
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISDIR(mode):
+        return "directory"
+    for test, kind in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
 def _mtime(info: Mapping[str, Any]) -> str:
     for key in _MTIME_KEYS:
         if info.get(key) not in (None, ""):
@@ -237,14 +257,28 @@ class LocalCatalog(Catalog):
         problems: list[ScanProblem] = []
         try:
             top = self._fs.ls(self._root, detail=True)
+        except (FileNotFoundError, NotADirectoryError, PermissionError) as exc:
+            what = {FileNotFoundError: "does not exist", NotADirectoryError: "is not a folder",
+                    PermissionError: "cannot be read (permission denied)"}[type(exc)]
+            raise StorageError(f"local archive {self.root!r} {what}; check BEN_SEN1_ARCHIVE") from None
         except (OSError, ValueError) as exc:
-            raise CatalogError(f"local catalogue {self.root!r}: cannot list the folder ({exc})") from exc
+            raise CatalogUnavailableError(f"local catalogue {self.root!r}: cannot list the folder ({exc})") from exc
+        if self._local and not os.path.isdir(self._root):
+            raise StorageError(f"local archive {self.root!r} is not a folder; check BEN_SEN1_ARCHIVE")
         found: list[dict] = []
 
         def consider(info: dict, descend: bool) -> None:
             name = posixpath.basename(info["name"].rstrip("/"))
             if name.startswith("."):
                 return
+            if self._local:
+                # links are followed; what they point to must be a file or a folder, and anything
+                # else is named: a FIFO read as a zip would block the scan for ever
+                kind = _local_kind(info["name"])
+                if kind not in ("file", "directory"):
+                    problems.append(ScanProblem(self._url(info["name"]), f"{kind}, not a product file or folder; skipped"))
+                    return
+                info = {**info, "type": kind}
             is_dir = info.get("type") == "directory"
             if is_dir and name.endswith(".SAFE"):
                 found.append(info)

@@ -9,6 +9,7 @@ from ben_sen1_assets.executors import step_pool
 import geopandas as gpd
 
 from ben_sen1_assets.assets.metadata import markdown_table
+from ben_sen1_assets.failures import classified
 from ben_sen1_assets.formats.cog import new_staging_dir
 from ben_sen1_assets.partitions import tile_partitions
 from ben_sen1_assets.resources.processing import SarProcessingResource
@@ -54,16 +55,17 @@ def preprocessed_s1(
     for _, product in raw_s1_safe.iterrows():
         name = product["name"]
         context.log.info(f"{name}: processing onto {entry.mgrs} window {window}")
-        result = process(
-            product["store_path"],
-            entry.tile,
-            staging / f"{name}.tif",
-            window=window,
-            config=config,
-            progress=lambda fraction, message, name=name: context.log.debug(f"{name}: {fraction:.0%} {message}"),
-            dem_store=sar_processing.dem_store or None,
-            block_rows=sar_processing.block_rows,
-        )
+        with classified(context, name):  # invalid metadata (e.g. LUTs) fails at once, naming the file
+            result = process(
+                product["store_path"],
+                entry.tile,
+                staging / f"{name}.tif",
+                window=window,
+                config=config,
+                progress=lambda fraction, message, name=name: context.log.debug(f"{name}: {fraction:.0%} {message}"),
+                dem_store=sar_processing.dem_store or None,
+                block_rows=sar_processing.block_rows,
+            )
         if not result.covered:
             context.log.info(f"{name}: skipped: {result.reason}")
             continue

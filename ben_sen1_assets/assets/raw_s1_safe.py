@@ -11,6 +11,7 @@ import pandas as pd
 
 from ben_sen1_assets.archive import ProductRecord
 from ben_sen1_assets.assets.metadata import markdown_table
+from ben_sen1_assets.failures import classified
 from ben_sen1_assets.partitions import SETTINGS, tile_partitions
 from ben_sen1_assets.resources.archives import ProductStoreResource, S1CatalogResource
 
@@ -47,7 +48,9 @@ def record_from_row(row: pd.Series) -> ProductRecord:
     kinds={"geopandas", "parquet"},
     pool=step_pool(DOWNLOAD_POOL),
     code_version="1",
-    retry_policy=dg.RetryPolicy(max_retries=3, delay=60, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
+    # only for unforeseen errors: known ones are classified (ben_sen1_assets.failures) and
+    # downloads retry within their own budget (resource s1_catalog)
+    retry_policy=dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
 )
 def raw_s1_safe(
     context: dg.AssetExecutionContext,
@@ -60,19 +63,25 @@ def raw_s1_safe(
     A product needed by several tiles is downloaded once: the store is shared by all partitions,
     a lock keeps two runs from fetching the same product, and a product becomes visible at its
     final path only after its size and checksums (MD5, BLAKE3 where the catalog gives it) are
-    verified. Downloads resume after a dropped connection, back off on 429/503 (honouring
-    Retry-After) and refresh CDSE tokens; progress (percent, MB/s) goes to the run log. One row
-    per product with its store path; the blocking check `products_verified` opens each one.
+    verified: its size and checksums (MD5, BLAKE3 where the catalog gives it) and the whole SAFE
+    (zip integrity, safe member names, every member's MD5 against the manifest), recorded in the
+    store. Downloads resume after a dropped connection, back off on 429/503 (honouring
+    Retry-After) and refresh CDSE tokens, within a budget of attempts and time per product;
+    refused credentials, unknown products, an unwritable store and invalid products fail at
+    once. Progress (percent, MB/s) goes to the run log. One row per product with its store path;
+    the blocking check `products_verified` opens each one.
     """
-    store = product_store.store()
-    downloader = s1_catalog.downloader()
+    with classified(context, "product store"):
+        store = product_store.store()
+        downloader = s1_catalog.downloader()
     rows = []
     for _, row in s1_product_selection.iterrows():
         record = record_from_row(row)
-        already = store.has(record.name)
-        started = time.perf_counter()
-        path = store.fetch(record, downloader, progress=lambda p: context.log.info(str(p)))
-        elapsed = time.perf_counter() - started
+        with classified(context, record.name):
+            already = store.has(record.name)
+            started = time.perf_counter()
+            path = store.fetch(record, downloader, progress=lambda p: context.log.info(str(p)))
+            elapsed = time.perf_counter() - started
         context.log.info(
             f"{record.name}: {'already in the store' if already else f'stored in {elapsed:.1f} s'} at {path}"
         )

@@ -5,6 +5,7 @@ import geopandas as gpd
 
 from ben_sen1_assets.archive.selection import search_and_select
 from ben_sen1_assets.assets.metadata import markdown_table
+from ben_sen1_assets.failures import classified
 from ben_sen1_assets.partitions import tile_partitions
 from ben_sen1_assets.resources.archives import S1CatalogResource
 from ben_sen1_assets.resources.selection import SelectionRulesResource
@@ -18,7 +19,8 @@ from ben_sen1_assets.resources.tile_catalog import TileCatalogResource
     kinds={"geopandas", "parquet"},
     deps=["tile_footprints"],
     code_version="1",
-    retry_policy=dg.RetryPolicy(max_retries=3, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
+    # only for unforeseen errors: known ones are classified (ben_sen1_assets.failures)
+    retry_policy=dg.RetryPolicy(max_retries=2, delay=15, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
 )
 def s1_product_selection(
     context: dg.AssetExecutionContext,
@@ -38,8 +40,11 @@ def s1_product_selection(
     """
     entry = tile_catalog.entry(context.partition_key)
     config = selection_rules.config()
-    catalog = s1_catalog.catalog()
-    result = search_and_select(catalog, entry, config)
+    with classified(context, f"{s1_catalog.provider} catalog"):
+        catalog = s1_catalog.catalog()
+        result = search_and_select(catalog, entry, config)
+    for problem in getattr(catalog, "problems", ()):
+        context.log.warning(f"archive: {problem.path}: {problem.reason}")
     frame = result.to_geodataframe()
     for rejection in result.rejected:
         context.log.info(f"not used: {rejection.name} ({rejection.source}): {rejection.reason}")

@@ -12,6 +12,7 @@ from pydantic import Field, PrivateAttr
 
 from ben_sen1_assets.archive import Catalog, Downloader, ProductStore, RetryPolicy
 from ben_sen1_assets.archive.credentials import Credentials
+from ben_sen1_assets.archive.errors import AuthError
 
 from ben_sen1_assets.settings import PROVIDERS
 
@@ -32,7 +33,16 @@ class S1CatalogResource(dg.ConfigurableResource):
     username: str | None = Field(default=None, description="from an environment variable (dg.EnvVar)")
     password: str | None = Field(default=None, description="from an environment variable (dg.EnvVar)")
     earthdata_token: str | None = Field(default=None, description="ASF downloads: Earthdata bearer token (dg.EnvVar)")
-    max_attempts: int = Field(default=8, description="download retries without progress before giving up")
+    # the download budget of one product (see archive.download.RetryPolicy); then a clear error
+    max_attempts: int = Field(default=8, description="download: consecutive failed requests without progress")
+    max_requests: int = Field(default=60, description="download: requests in all per product")
+    max_seconds: float = Field(default=6 * 3600.0, description="download: wall time per product, waits included")
+    max_restarts: int = Field(default=2, description="download: downloads from zero after a failed verification")
+    backoff_s: float = Field(default=2.0, description="download: first wait after a failure (doubles each time)")
+    max_backoff_s: float = Field(default=120.0, description="download: longest wait between attempts")
+    max_retry_after_s: float = Field(default=900.0, description="download: longest Retry-After honoured")
+    connect_timeout_s: float = Field(default=30.0, description="download: connection timeout")
+    read_timeout_s: float = Field(default=120.0, description="download: no byte for this long ends a request")
 
     _catalog: Catalog | None = PrivateAttr(default=None)
 
@@ -71,9 +81,18 @@ class S1CatalogResource(dg.ConfigurableResource):
         self._catalog = catalog
         return catalog
 
+    def retry_policy(self) -> RetryPolicy:
+        """The download budget of one product."""
+        return RetryPolicy(
+            max_attempts=self.max_attempts, max_requests=self.max_requests, max_seconds=self.max_seconds,
+            max_restarts=self.max_restarts, backoff=self.backoff_s, max_backoff=self.max_backoff_s,
+            max_retry_after=self.max_retry_after_s, connect_timeout=self.connect_timeout_s,
+            read_timeout=self.read_timeout_s,
+        )
+
     def downloader(self) -> Downloader | None:
         """The HTTP downloader for this provider (None for a local folder: products are copied)."""
-        policy = RetryPolicy(max_attempts=self.max_attempts)
+        policy = self.retry_policy()
         if self.provider == "local":
             return None
         if self.provider == "cdse":
@@ -81,9 +100,7 @@ class S1CatalogResource(dg.ConfigurableResource):
 
             credentials = self._credentials()
             if credentials is None:
-                raise dg.DagsterInvariantViolationError(
-                    "CDSE downloads need CDSE_USERNAME and CDSE_PASSWORD in the environment"
-                )
+                raise AuthError("CDSE downloads need CDSE_USERNAME and CDSE_PASSWORD in the environment")
             auth = CdseTokenProvider(CdseCredentials(credentials.username, credentials.password),
                                      identity_url=self.cdse_identity_url)
             return Downloader(auth=auth, policy=policy)
@@ -91,7 +108,7 @@ class S1CatalogResource(dg.ConfigurableResource):
             from ben_sen1_assets.archive.download import StaticBearer
 
             if not self.earthdata_token:
-                raise dg.DagsterInvariantViolationError("ASF downloads need EARTHDATA_TOKEN in the environment")
+                raise AuthError("ASF downloads need EARTHDATA_TOKEN in the environment")
             return Downloader(auth=StaticBearer(self.earthdata_token), policy=policy)
         catalog = self.catalog()
         return catalog.downloader(policy)  # type: ignore[attr-defined]

@@ -18,6 +18,7 @@ import xarray as xr
 from pydantic import Field
 from upath import UPath
 
+from ben_sen1_assets.failures import storage_writes
 from ben_sen1_assets.formats.atomic import atomic_file
 from ben_sen1_assets.formats.cog import (
     Raster,
@@ -37,7 +38,7 @@ class GeoParquetIOManager(dg.UPathIOManager):
     def dump_to_path(self, context: dg.OutputContext, obj: gpd.GeoDataFrame, path: UPath) -> None:
         if not isinstance(obj, gpd.GeoDataFrame):
             raise TypeError(f"{context.asset_key.to_user_string()}: expected a GeoDataFrame, got {type(obj).__name__}")
-        with atomic_file(path, suffix=".parquet") as tmp:
+        with storage_writes(path), atomic_file(path, suffix=".parquet") as tmp:
             obj.to_parquet(tmp, index=False)
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> gpd.GeoDataFrame:
@@ -59,12 +60,14 @@ class ZarrIOManager(dg.UPathIOManager):
 
     def dump_to_path(self, context: dg.OutputContext, obj: xr.Dataset | Path, path: UPath) -> None:
         if isinstance(obj, Path):
-            publish_zarr(obj, path)
+            with storage_writes(path):
+                publish_zarr(obj, path)
             discard_staged([obj])
             return
         if not isinstance(obj, xr.Dataset):
             raise TypeError(f"{context.asset_key.to_user_string()}: expected an xarray Dataset, got {type(obj).__name__}")
-        write_zarr(obj, path)
+        with storage_writes(path):
+            write_zarr(obj, path)
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> xr.Dataset:
         return open_zarr(path)
@@ -87,10 +90,12 @@ class CogIOManager(dg.UPathIOManager):
 
     def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:
         if isinstance(obj, Mapping):
-            write_cog_collection(obj, path.with_suffix(".cogs"))
+            with storage_writes(path.with_suffix(".cogs")):
+                write_cog_collection(obj, path.with_suffix(".cogs"))
             discard_staged(obj.values())
         elif isinstance(obj, (Raster, Path)):
-            write_cog(obj, path)
+            with storage_writes(path):
+                write_cog(obj, path)
             discard_staged([obj])
         else:
             raise TypeError(

@@ -237,6 +237,7 @@ def test_credentials_from_env(monkeypatch):
 def test_search_download_with_token_refresh_into_the_store(tmp_path, loopback, product, product_server):
     """Catalogue -> record -> store.fetch with a CDSE token that the zipper refuses once (401)."""
     items = _current_format_products(product)[:1]
+    items[0]["Name"] = f"{product.name}.SAFE"  # the served zip is this product
     cat_srv = loopback(lambda h, _b: h.send_json({"value": items}))
     idp = Identity(loopback)
     zipper = product_server(token="access-2")  # the first token is "expired" for the zipper

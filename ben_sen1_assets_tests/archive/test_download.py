@@ -71,9 +71,9 @@ def test_dropped_connections_at_random_offsets_resume_to_a_verified_file(tmp_pat
 def test_resume_sends_range_from_the_partial_size(tmp_path, product, product_server, recording_sleep):
     srv = product_server()
     part = tmp_path / "p.zip.part"
-    part.write_bytes(product.data[:1_000_000])
+    part.write_bytes(product.data[: product.size // 4])
     _downloader(recording_sleep).download_to(srv.url, part, size=product.size, checksums={"MD5": product.md5})
-    assert srv.requests[0]["headers"]["Range"] == "bytes=1000000-"
+    assert srv.requests[0]["headers"]["Range"] == f"bytes={product.size // 4}-"
     assert _md5(part) == product.md5
 
 
@@ -88,7 +88,7 @@ def test_server_ignoring_range_restarts_from_zero(tmp_path, product, product_ser
 
 def test_corrupt_byte_is_retried_and_never_reaches_the_final_path(tmp_path, product, product_server, recording_sleep):
     srv = product_server()
-    srv.faults = [Fault("corrupt", at=3_000_000)]
+    srv.faults = [Fault("corrupt", at=product.size * 3 // 4)]
     dest = tmp_path / "p.zip"
     res = _downloader(recording_sleep).download(srv.url, dest, size=product.size, checksums={"MD5": product.md5})
     assert res.restarts == 1 and _md5(dest) == product.md5
@@ -189,7 +189,7 @@ def test_too_many_failures_give_a_clear_error_and_keep_the_partial(tmp_path, pro
 
 def test_stalled_server_read_timeout_resumes(tmp_path, product, product_server, recording_sleep):
     srv = product_server()
-    srv.faults = [Fault("stall", at=1_000_000, seconds=2.0)]
+    srv.faults = [Fault("stall", at=product.size // 2, seconds=2.0)]
     policy = RetryPolicy(max_attempts=4, backoff=0.01, read_timeout=0.5)
     t0 = time.monotonic()
     res = Downloader(policy=policy, sleep=recording_sleep, chunk_size=64 * 1024).download(
@@ -198,12 +198,12 @@ def test_stalled_server_read_timeout_resumes(tmp_path, product, product_server, 
     assert time.monotonic() - t0 < 2.0  # did not wait for the stalled server
     assert _md5(res.path) == product.md5
     assert srv.requests[1]["headers"]["Range"].startswith("bytes=")
-    assert int(srv.requests[1]["headers"]["Range"][6:-1]) >= 1_000_000 - 64 * 1024
+    assert int(srv.requests[1]["headers"]["Range"][6:-1]) >= product.size // 2 - 64 * 1024
 
 
 def test_unknown_size_uses_the_server_length(tmp_path, product, product_server, recording_sleep):
     srv = product_server()
-    srv.faults = [Fault("drop", at=2_000_000)]
+    srv.faults = [Fault("drop", at=product.size // 2)]
     res = _downloader(recording_sleep).download(srv.url, tmp_path / "p.zip", checksums={"MD5": product.md5})
     assert res.size == product.size
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import shapely
 
-from ben_sen1_assets.archive.errors import CatalogError
+from ben_sen1_assets.archive.errors import CatalogError, StorageError, is_transient
 from ben_sen1_assets.archive.local import INDEX_NAME, LocalCatalog, footprint_from_manifest
 from ben_sen1_assets.grid.catalog import load_demo_catalog
 from ben_sen1_assets.grid.tile import tile_grid
@@ -155,10 +155,36 @@ def test_unreadable_or_unwritable_index_is_reported(archive: Path, tmp_path: Pat
 
 
 def test_bad_folder_is_a_clear_error(tmp_path: Path):
-    with pytest.raises(CatalogError, match="cannot list"):
+    with pytest.raises(StorageError, match=r"local archive .*missing' does not exist; check BEN_SEN1_ARCHIVE"):
         LocalCatalog(tmp_path / "missing").scan()
-    empty = LocalCatalog(tmp_path)
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(StorageError, match="is not a folder"):
+        LocalCatalog(tmp_path / "a_file").scan()
+    (tmp_path / "empty").mkdir()
+    empty = LocalCatalog(tmp_path / "empty")
     assert empty.records == () and empty.problems == ()
+    assert not StorageError.transient and not is_transient(StorageError("x"))
+
+
+def test_links_fifos_and_sockets_are_named_not_passed_over(archive: Path, tmp_path: Path):
+    """A dangling link or a FIFO named like a product is reported (reading a FIFO would block the
+    scan for ever); a link to a real product or folder is followed."""
+    import socket
+
+    os.symlink(tmp_path / "nowhere.zip", archive / f"{BOGUS}.SAFE")
+    os.mkfifo(archive / "zips" / "S1A_IW_GRDH_1SDV_20210119T031653_20210119T031718_036201_043ED0_FIFO.zip")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(archive / "a.sock"))
+    linked = tmp_path / "elsewhere"
+    shutil.move(archive / f"{FRA}.SAFE", linked)
+    os.symlink(linked, archive / f"{FRA}.SAFE")
+    scan = LocalCatalog(archive).scan()
+    assert {r.name for r in scan.records} == {S1B, FRA, MOZ, GRC}
+    reasons = {Path(p.path).name: p.reason for p in scan.problems}
+    assert reasons[f"{BOGUS}.SAFE"] == "a dangling symbolic link, not a product file or folder; skipped"
+    assert reasons["S1A_IW_GRDH_1SDV_20210119T031653_20210119T031718_036201_043ED0_FIFO.zip"].startswith("a FIFO")
+    assert reasons["a.sock"].startswith("a socket")
+    sock.close()
 
 
 def test_antimeridian_manifest_footprint():

@@ -19,12 +19,20 @@ import s3fs
 from shapely.geometry import box
 
 from ben_sen1_assets.archive.download import Downloader, RetryPolicy
-from ben_sen1_assets.archive.errors import ChecksumMismatchError, LockTimeoutError, ProductNameError
+from ben_sen1_assets.archive.errors import (
+    ChecksumMismatchError,
+    InvalidProductError,
+    LockTimeoutError,
+    ProductNameError,
+    ProductNotFoundError,
+    StorageError,
+)
 from ben_sen1_assets.archive.locks import FileLock, ObjectLock
 from ben_sen1_assets.archive.records import ProductRecord
 from ben_sen1_assets.archive.store import ProductStore
+from ben_sen1_assets.archive.verify import verify_product_zip
 
-from .conftest import PRODUCT_NAME, Fault
+from .conftest import Fault
 
 FAST = RetryPolicy(max_attempts=4, max_restarts=1, backoff=0.01, read_timeout=5.0)
 
@@ -57,7 +65,7 @@ def test_fetch_publishes_only_a_verified_product(tmp_path, product, product_serv
 
     assert not store.has(product.name)
     path = store.fetch(_record(srv.url, product), Downloader(policy=FAST), progress=progress)
-    assert path == store.path_for(product.name) and str(path).endswith(f"{PRODUCT_NAME}.zip")
+    assert path == store.path_for(product.name) and str(path).endswith(f"{product.name}.zip")
     assert _md5_upath(path) == product.md5
     assert store.has(product.name) and store.names() == [product.name]
     assert seen_during and all(s == (False, False) for s in seen_during[:-1])
@@ -97,7 +105,7 @@ def test_local_copy_source(tmp_path, product):
 
 def test_two_threads_fetch_once(tmp_path, product, product_server):
     srv = product_server()
-    srv.chunk_delay = 0.02
+    srv.chunk_delay = 0.1
     store = ProductStore(tmp_path / "store", lock_poll=0.05, lock_heartbeat=0.5, lock_stale_after=5)
     results, errors = [], []
 
@@ -121,7 +129,7 @@ def test_two_processes_fetch_once(tmp_path, product, product_server):
     from ._workers import fetch_in_process
 
     srv = product_server()
-    srv.chunk_delay = 0.1  # ~1.6 s download: the second process arrives while the first fetches
+    srv.chunk_delay = 0.4  # ~1.6 s download (4 chunks): the second process arrives while the first fetches
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(2)
     procs = [
@@ -216,7 +224,7 @@ def test_s3_corrupt_product_never_uploaded(tmp_path, product, product_server, mo
 
 def test_s3_two_threads_fetch_once(tmp_path, product, product_server, moto_s3):
     srv = product_server()
-    srv.chunk_delay = 0.02
+    srv.chunk_delay = 0.1
     base = f"s3://products-bucket/{uuid.uuid4().hex}"
     results = []
 
@@ -254,3 +262,99 @@ def test_object_lock_excludes_renews_and_expires(moto_s3):
     assert 0.3 < time.monotonic() - t0 < 3
     assert json.loads(fs.cat_file(path))["owner"] == d.token
     d.release()
+
+
+# ---------------------------------------------------------------------------------------------
+# verification on ingestion: what the store records, adopts, rejects
+def test_store_records_the_verification_and_has_needs_it(tmp_path, product, product_server):
+    srv = product_server()
+    store = ProductStore(tmp_path / "store")
+    store.fetch(_record(srv.url, product), Downloader(policy=FAST))
+    record = store.verification(product.name)
+    assert record is not None and record.size == product.size and record.md5_checked > 10
+    assert json.loads((tmp_path / "store" / ".verified" / f"{product.name}.json").read_text())["name"] == product.name
+    (tmp_path / "store" / ".verified" / f"{product.name}.json").unlink()
+    assert not store.has(product.name)  # a zip without its record is not trusted...
+    n = len(srv.requests)
+    store.fetch(_record(srv.url, product), Downloader(policy=FAST))  # ...until verified again, in place
+    assert store.has(product.name) and len(srv.requests) == n
+
+
+def test_an_invalid_zip_at_the_final_path_is_moved_aside_and_fetched_again(tmp_path, product, product_server):
+    srv = product_server()
+    store = ProductStore(tmp_path / "store")
+    final = tmp_path / "store" / f"{product.name}.zip"
+    final.write_bytes(product.data[:1000])  # e.g. left by an older version of the project
+    path = store.fetch(_record(srv.url, product), Downloader(policy=FAST))
+    assert _md5_upath(path) == product.md5 and store.has(product.name)
+    rejected = list((tmp_path / "store" / ".rejected").iterdir())
+    assert len(rejected) == 1 and rejected[0].read_bytes() == product.data[:1000]
+
+
+def test_local_archive_copy_at_plus_6_db_is_refused_naming_the_member(tmp_path, product):
+    """The local catalogue's MD5 is the damaged zip's own: only the manifest's member MD5s tell."""
+    from ._damage import member, rezip, scale_tiff_rows
+
+    vv = member(product.path, "-001.tiff")
+    (tmp_path / "archive").mkdir()
+    src = rezip(product.path, tmp_path / "archive" / product.path.name,
+                lambda n, d: scale_tiff_rows(d, 2.0, slice(0, 32)) if n == vv else d)
+    data = src.read_bytes()
+    store = ProductStore(tmp_path / "store")
+    record = _record(str(src), product, source="local", size=len(data), checksums={"MD5": hashlib.md5(data).hexdigest()})
+    with pytest.raises(InvalidProductError, match=rf"{src}: .*measurement/{vv.rsplit('/', 1)[1]}: MD5 .* manifest.safe says"):
+        store.fetch(record)
+    assert not store.path_for(product.name).exists() and not store.has(product.name)
+    assert not store.staging_path(product.name).exists()
+    assert not (tmp_path / "store" / ".verified").exists()
+
+
+def test_local_sources_that_are_fifos_links_or_folders(tmp_path, product):
+    store = ProductStore(tmp_path / "store")
+    fifo = tmp_path / f"{product.name}.zip"
+    os.mkfifo(fifo)  # reading it would block for ever
+    with pytest.raises(InvalidProductError, match="is a FIFO, not a product file"):
+        store.fetch(_record(str(fifo), product, source="local"))
+    fifo.unlink()
+    os.symlink(tmp_path / "nowhere.zip", fifo)
+    with pytest.raises(InvalidProductError, match="is a dangling symbolic link"):
+        store.fetch(_record(str(fifo), product, source="local"))
+    with pytest.raises(ProductNotFoundError, match="no longer holds this product"):
+        store.fetch(_record(str(tmp_path / "gone.zip"), product, source="local"))
+    # a .SAFE folder is zipped into the store, then verified like any product
+    import zipfile
+
+    folder = tmp_path / "unzipped"
+    with zipfile.ZipFile(product.path) as zf:
+        zf.extractall(folder)
+    safe = folder / f"{product.name}.SAFE"
+    path = store.fetch(_record(str(safe), product, source="local", size=None, checksums={}))
+    assert store.verification(product.name).md5_checked == verify_product_zip(product.path).md5_checked
+    assert path.exists()
+    store.remove(product.name)
+    os.symlink("/etc/passwd", safe / "preview" / "evil")
+    with pytest.raises(InvalidProductError, match="preview/evil is a symbolic link"):
+        store.fetch(_record(str(safe), product, source="local", size=None, checksums={}))
+
+
+def test_read_only_store_fails_at_once_naming_it(tmp_path, product, product_server, read_only_folder):
+    blocker = tmp_path / "store"
+    blocker.write_text("not a folder")
+    with pytest.raises(StorageError, match=r"product store .*store/products: cannot create its folder: Not a directory.*BEN_SEN1_PRODUCT_STORE"):
+        ProductStore(blocker / "products")
+    base, how = read_only_folder
+    srv = product_server()
+    store = ProductStore(base)
+    t0 = time.monotonic()
+    with pytest.raises(StorageError, match=r"cannot take the product lock: (Read-only file system|Permission denied|File exists)") as err:
+        store.fetch(_record(srv.url, product), Downloader(policy=FAST))
+    assert time.monotonic() - t0 < 2 and srv.requests == [], how  # before any download
+    assert not err.value.transient
+
+
+def test_s3_bucket_that_does_not_exist_fails_at_once(tmp_path, product, product_server, moto_s3):
+    srv = product_server()
+    store = ProductStore("s3://no-such-bucket-here/products", moto_s3, staging_dir=tmp_path / "staging")
+    with pytest.raises(StorageError, match="no-such-bucket-here/products: cannot take the product lock"):
+        store.fetch(_record(srv.url, product), Downloader(policy=FAST))
+    assert srv.requests == []
