@@ -13,7 +13,13 @@ Each measured run is a separate child process (own peak RSS from ``getrusage``);
 are warmed up (loaded from the on-disk cache) on a small window first, not timed. The machine's
 load average is reported: other processes on a shared machine slow everything down.
 
-Run: ``python benchmarks/bench_chain.py [--work DIR] [--sarsen-region 1024] [--skip-sarsen]``.
+Regression: ``--reference FILE`` compares the full-tile output with a reference output (e.g. the
+``ours_full.tif`` of a run of an earlier commit, kept with ``--keep-reference FILE``): identical
+pixels, NaN mask, largest difference in dB, per band, full resolution. The output is also checked
+with rio-cogeo's ``cog_validate``.
+
+Run: ``python benchmarks/bench_chain.py [--work DIR] [--sarsen-region 1024] [--skip-sarsen]
+[--reference FILE] [--keep-reference FILE]``.
 The LAST output line is one JSON object.
 """
 
@@ -192,6 +198,34 @@ def compare(ours: str, sarsen: str) -> dict:
             "mean_ratio_db": round(float(10 * np.log10(x[ok].mean() / y[ok].mean())), 7)}
 
 
+def compare_reference(out: str, reference: str) -> dict:
+    """Per band: identical fraction, same NaN mask, max |difference| (output units), full resolution."""
+    import numpy as np
+    import rasterio
+    from rasterio.windows import Window
+
+    result = {"reference": reference}
+    with rasterio.open(out) as a, rasterio.open(reference) as b:
+        assert (a.count, a.height, a.width) == (b.count, b.height, b.width), "shapes differ"
+        assert a.transform == b.transform and a.crs == b.crs, "georeferencing differs"
+        for band, name in enumerate(a.descriptions, start=1):
+            same = nan_same = 0
+            worst = 0.0
+            for r in range(0, a.height, 1024):
+                w = Window(0, r, a.width, min(1024, a.height - r))
+                x, y = a.read(band, window=w), b.read(band, window=w)
+                nx, ny = np.isnan(x), np.isnan(y)
+                nan_same += int((nx == ny).sum())
+                same += int(((x == y) | (nx & ny)).sum())
+                both = ~nx & ~ny
+                if both.any():
+                    worst = max(worst, float(np.abs(x[both] - y[both]).max()))
+            n = a.height * a.width
+            result[name] = {"identical_fraction": round(same / n, 7), "same_nan_mask_fraction": round(nan_same / n, 7),
+                            "max_abs_diff": worst}
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--work", default="/tmp/bench_chain")
@@ -206,6 +240,8 @@ def main() -> None:
     parser.add_argument("--dem")
     parser.add_argument("--pols", nargs="+", default=["VV", "VH"])
     parser.add_argument("--compare", action="store_true")
+    parser.add_argument("--reference", help="compare the full-tile output with this earlier output")
+    parser.add_argument("--keep-reference", help="copy the full-tile output here (a reference for later runs)")
     args = parser.parse_args()
     if args.child == "ours":
         print(json.dumps(child_ours(args)))
@@ -226,6 +262,7 @@ def main() -> None:
     ours_full = run_child(["--child", "ours", "--product", str(product), "--tile", tile, "--out", str(work / "ours_full.tif"),
                            "--warm-window", *map(str, warm)])
     print("ours, full tile:", json.dumps(ours_full), flush=True)
+
     ours_region = run_child(["--child", "ours", "--product", str(product), "--tile", tile, "--window", *map(str, region),
                              "--out", str(work / "ours_region.tif"), "--warm-window", *map(str, warm)])
     print("ours, sarsen region:", json.dumps(ours_region), flush=True)
@@ -243,6 +280,10 @@ def main() -> None:
         "valid_fraction": ours_full["valid_fraction"],
         "scene_window": ours_full["scene_window"],
         "timings_s": ours_full["timings_s"],
+        "timing_shares": {k: round(v / ours_full["timings_s"]["total"], 3) for k, v in ours_full["timings_s"].items()
+                          if k != "total"},
+        "output_mb": round((work / "ours_full.tif").stat().st_size / 1e6, 1),
+
         "sarsen_region_px": region,
         "wall_s_same_region": ours_region["wall_s"],
         "peak_rss_mb_same_region": ours_region["peak_rss_mb"],
@@ -269,6 +310,16 @@ def main() -> None:
             "ours_like_sarsen_wall_s": cmp_run["wall_s"],
             "agreement_vs_sarsen_vv_beta0": compare(str(work / "ours_compare.tif"), str(work / "sarsen.VV.tif")),
         })
+    # checks last: the parent's memory would count in the next child's peak RSS (kept across exec)
+    from rio_cogeo.cogeo import cog_validate
+
+    cog_valid, cog_errors, cog_warnings = cog_validate(str(work / "ours_full.tif"), strict=True)
+    result["cog_valid"] = {"valid": cog_valid, "errors": cog_errors, "warnings": cog_warnings}
+    result["vs_reference"] = compare_reference(str(work / "ours_full.tif"), args.reference) if args.reference else None
+    if args.keep_reference:
+        import shutil
+
+        shutil.copyfile(work / "ours_full.tif", args.keep_reference)
     load["after"] = os.getloadavg()[0]
     result["load_average_1min"] = load
     result["cpu_count"] = os.cpu_count()

@@ -17,15 +17,7 @@ from rasterio.crs import CRS
 from upath import UPath
 
 from ben_sen1_assets.formats.atomic import atomic_directory, atomic_file, is_local, local_path
-
-# GDAL creation options of the COG driver: tiled 512 px, deflate with a float predictor, overviews
-COG_OPTIONS = {
-    "COMPRESS": "DEFLATE",
-    "PREDICTOR": "FLOATING_POINT",
-    "BLOCKSIZE": "512",
-    "OVERVIEWS": "AUTO",
-    "BIGTIFF": "IF_SAFER",
-}
+from ben_sen1_assets.formats.cog_writer import COG_OPTIONS, CogWriter
 
 
 @dataclass
@@ -66,22 +58,22 @@ class Raster:
 
 
 def write_cog(source: Raster | Path, path: UPath) -> None:
-    """Write ``source`` (a Raster, or a finished local GeoTIFF) as a COG at ``path``, atomically."""
+    """Write ``source`` (a Raster, or a finished local GeoTIFF) as a COG at ``path``, atomically.
+
+    A Raster is encoded once with its averaged overviews (:class:`.cog_writer.CogWriter`); a plain
+    GeoTIFF is converted by GDAL's COG driver with the same options; a COG is copied as it is.
+    """
+    if isinstance(source, Raster):
+        profile = source.profile
+        count, height, width = source.data.shape
+        with CogWriter(path, height, width, count, source.data.dtype, profile["crs"], source.transform,
+                       band_names=source.band_names, nodata=source.nodata, tags=source.tags) as writer:
+            for row in range(0, height, 1024):
+                writer.write(source.data[:, row : row + 1024])
+        return
     with atomic_file(path, suffix=".tif") as tmp:
-        if isinstance(source, Raster):
-            staging = tmp.with_name(tmp.name + ".plain.tif")
-            try:
-                with rasterio.open(staging, "w", **source.profile, tiled=True) as dst:
-                    dst.write(source.data)
-                    for index, name in enumerate(source.band_names, start=1):
-                        dst.set_band_description(index, name)
-                    if source.tags:
-                        dst.update_tags(**source.tags)
-                rasterio.shutil.copy(staging, tmp, driver="COG", **COG_OPTIONS)
-            finally:
-                staging.unlink(missing_ok=True)
-        elif is_cog(Path(source)):
-            shutil.copyfile(source, tmp)  # already a COG (e.g. written by the chain): no re-encoding
+        if is_cog(Path(source)):
+            shutil.copyfile(source, tmp)  # already a COG: no re-encoding
         else:
             rasterio.shutil.copy(Path(source), tmp, driver="COG", **COG_OPTIONS)
 

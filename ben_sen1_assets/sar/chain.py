@@ -21,8 +21,9 @@ How it stays fast and small (DESIGN.md decisions 1, 2):
    and filtered about once and peak memory is bounded by one block's GRD window, whatever the
    tile size. Results equal a whole-scene run exactly: radiometry depends only on absolute
    (line, pixel) and the filter only on pixels within its halo (clipped at the scene edges).
-4. Each block is resampled (bilinear/nearest) for every polarisation, converted to dB and written
-   into a local tiled GeoTIFF, which is finally converted to a COG at ``output`` (atomically).
+4. Each block is resampled (bilinear/nearest) for every polarisation, converted to dB and handed
+   to a :class:`..formats.cog_writer.CogWriter`, which stages it, adds it to the averaged overview
+   pyramid and at the end encodes the COG once at ``output`` (atomically).
 """
 
 from __future__ import annotations
@@ -31,12 +32,10 @@ import importlib.metadata
 import json
 import math
 import os
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numba
 import numpy as np
@@ -359,7 +358,7 @@ def process_scene_to_tile(
     dem_store: str | os.PathLike | None = None,
     block_rows: int = 1024,
     strip_rows: int = 1024,
-    gdal_cache_mb: int = 1024,
+    gdal_cache_mb: int = 256,
 ) -> ChainResult:
     """Process one S1 IW GRD product onto (a window of) a tile grid and write a COG.
 
@@ -374,7 +373,7 @@ def process_scene_to_tile(
     - ``dem``: the DEM source; default built from ``config.dem`` (GLO-30 needs ``dem_store``).
     - ``progress``: called with (fraction, message) after each block.
     - ``block_rows`` (rounded up to a multiple of ``config.tiepoint_step``), ``strip_rows``,
-      ``gdal_cache_mb`` (GDAL block cache of the COG conversion; block writing uses 256 MB):
+      ``gdal_cache_mb`` (GDAL's block cache while reading and encoding):
       memory/speed knobs that do not change the result.
 
     Returns a :class:`ChainResult`. A product whose image touches no target pixel gives
@@ -384,7 +383,7 @@ def process_scene_to_tile(
     """
     from upath import UPath
 
-    from ..formats.cog import write_cog
+    from ..formats.cog_writer import CogWriter
 
     config = config or ProcessingConfig()
     say = progress or (lambda f, m: None)
@@ -462,85 +461,78 @@ def process_scene_to_tile(
         n_valid = {p: 0 for p in pols}
         n_all_valid = 0
         out_transform = grid.transform @ Affine.translation(window.col_off, window.row_off)
-        profile = dict(driver="GTiff", width=width, height=height, count=len(pols), dtype="float32",
-                       crs=rasterio.crs.CRS.from_wkt(grid.crs.to_wkt()), transform=out_transform,
-                       nodata=float("nan"), tiled=True, blockxsize=512, blockysize=512, BIGTIFF="IF_SAFER")
-        stage = tempfile.TemporaryDirectory(prefix="ben_sen1_chain_")
+        out = output if isinstance(output, UPath) else UPath(os.fspath(output))
+        writer = CogWriter(out, height, width, len(pols), np.float32, grid.crs.to_wkt(), out_transform,
+                           band_names=pols, tags=tags, gdal_cache_mb=gdal_cache_mb)
+        # GDAL's block cache (default 5 % of RAM) would keep GRD strips read once: bound it
+        gdal_env = rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb)
+        gdal_env.__enter__()
         try:
-            tmp = Path(stage.name) / "tile.tif"
-            # GDAL's block cache defaults to 5 % of RAM: bound it (part of the memory budget)
             try:
-                with rasterio.Env(GDAL_CACHEMAX=256), rasterio.open(tmp, "w", **profile) as dst:
-                    for b, p in enumerate(pols, 1):
-                        dst.set_band_description(b, p)
-                    dst.update_tags(**tags)
-                    n_blocks = math.ceil(height / block_rows)
-                    for k in range(n_blocks):
-                        r0 = k * block_rows
-                        bh = min(block_rows, height - r0)
-                        bwin = Window(0, r0, width, bh)
-                        c_lo = int(math.floor(r0 / coarse_row_px)) - 1
-                        c_hi = int(math.ceil((r0 + bh) / coarse_row_px)) + 1
-                        hit = row_hit[max(c_lo, 0) : min(c_hi, row_hit.size)].any()
-                        bands = None
-                        if hit:
-                            gwin = Window(window.col_off, window.row_off + r0, width, bh)
-                            with _timer(timings, "dem"):
-                                dh = dem.read(grid, gwin)
-                            with _timer(timings, "geocoding"):
-                                if config.geocoding == "exact":
-                                    line, pixel = geocode_grid(geometry, grid, dh.heights, dh.vertical_datum,
-                                                               window=gwin, geodesy_step=config.geodesy_step)
-                                else:
-                                    line, pixel = geocode_grid_tiepoints(
-                                        geometry, grid, dh.heights, dh.vertical_datum, window=gwin,
-                                        step=step, n_layers=config.tiepoint_layers, height_range=height_range,
-                                        image_shape=shape)
-                                need = grd_extent(line, pixel, shape, margin=1)
-                            del dh
-                            if need is not None:
-                                filtered.ensure(need)
-                                bands = []
-                                for p in pols:
-                                    with _timer(timings, "resample"):
-                                        v = resample_grd(filtered.data[p], filtered.window, line, pixel, config.resampling)
-                                    if config.output_scale == "db":
-                                        with _timer(timings, "scale"):
-                                            v = to_db(v, config.negative, config.negative_floor)
-                                    bands.append(v)
-                            del line, pixel
-                        with _timer(timings, "write"):
-                            if bands is None:
-                                nan = np.full((bh, width), np.nan, np.float32)
-                                for b in range(len(pols)):
-                                    dst.write(nan, b + 1, window=bwin)
+                n_blocks = math.ceil(height / block_rows)
+                for k in range(n_blocks):
+                    r0 = k * block_rows
+                    bh = min(block_rows, height - r0)
+                    c_lo = int(math.floor(r0 / coarse_row_px)) - 1
+                    c_hi = int(math.ceil((r0 + bh) / coarse_row_px)) + 1
+                    hit = row_hit[max(c_lo, 0) : min(c_hi, row_hit.size)].any()
+                    block = None
+                    if hit:
+                        gwin = Window(window.col_off, window.row_off + r0, width, bh)
+                        with _timer(timings, "dem"):
+                            dh = dem.read(grid, gwin)
+                        with _timer(timings, "geocoding"):
+                            if config.geocoding == "exact":
+                                line, pixel = geocode_grid(geometry, grid, dh.heights, dh.vertical_datum,
+                                                           window=gwin, geodesy_step=config.geodesy_step)
                             else:
-                                fin_all = np.ones((bh, width), bool)
-                                for b, (p, v) in enumerate(zip(pols, bands)):
-                                    fin = np.isfinite(v)
-                                    n_valid[p] += int(fin.sum())
-                                    fin_all &= fin
-                                    dst.write(v, b + 1, window=bwin)
-                                n_all_valid += int(fin_all.sum())
-                        say((k + 1) / n_blocks, f"{prod.name}: block {k + 1}/{n_blocks} (rows {r0}..{r0 + bh - 1})")
+                                line, pixel = geocode_grid_tiepoints(
+                                    geometry, grid, dh.heights, dh.vertical_datum, window=gwin,
+                                    step=step, n_layers=config.tiepoint_layers, height_range=height_range,
+                                    image_shape=shape)
+                            need = grd_extent(line, pixel, shape, margin=1)
+                        del dh
+                        if need is not None:
+                            filtered.ensure(need)
+                            block = np.empty((len(pols), bh, width), np.float32)
+                            for b, p in enumerate(pols):
+                                with _timer(timings, "resample"):
+                                    v = resample_grd(filtered.data[p], filtered.window, line, pixel, config.resampling)
+                                if config.output_scale == "db":
+                                    with _timer(timings, "scale"):
+                                        v = to_db(v, config.negative, config.negative_floor)
+                                block[b] = v
+                        del line, pixel
+                    with _timer(timings, "write"):
+                        if block is None:
+                            block = np.full((len(pols), bh, width), np.nan, np.float32)
+                        else:
+                            fin = np.isfinite(block)
+                            for b, p in enumerate(pols):
+                                n_valid[p] += int(fin[b].sum())
+                            n_all_valid += int(fin.all(axis=0).sum())
+                        writer.write(block)
+                    del block
+                    say((k + 1) / n_blocks, f"{prod.name}: block {k + 1}/{n_blocks} (rows {r0}..{r0 + bh - 1})")
             finally:
                 filtered.close()
-            filtered.data = {}  # release the GRD cache before the COG conversion
+            filtered.data = {}  # release the GRD cache before the COG encoding
             total = float(height * width)
             if filtered.read_window is None:
+                writer.abort()
                 reason = f"{prod.name}: no target pixel of window {tags['tile_window']} falls on the GRD image"
                 return result(covered=False, output=None, valid_fraction=0.0,
                               band_valid_fraction={p: 0.0 for p in pols}, scene_window=None, reason=reason)
-            tags_extra = {"scene_window": json.dumps([int(v) for v in (filtered.read_window.col_off, filtered.read_window.row_off,
-                                                                    filtered.read_window.width, filtered.read_window.height)])}
-            with rasterio.open(tmp, "r+") as dst:
-                dst.update_tags(**tags_extra)
-            tags.update(tags_extra)
-            out = output if isinstance(output, UPath) else UPath(os.fspath(output))
-            with _timer(timings, "cog"), rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS", GDAL_CACHEMAX=gdal_cache_mb):
-                write_cog(tmp, out)
+            rw = filtered.read_window
+            tags["scene_window"] = json.dumps([int(v) for v in (rw.col_off, rw.row_off, rw.width, rw.height)])
+            writer.tags.update(tags)
+            with _timer(timings, "cog"):
+                writer.close()
+        except BaseException:
+            writer.abort()
+            raise
         finally:
-            stage.cleanup()
+            gdal_env.__exit__(None, None, None)
         return result(
             covered=True, output=str(out), valid_fraction=n_all_valid / total,
             band_valid_fraction={p: n_valid[p] / total for p in pols}, scene_window=filtered.read_window,

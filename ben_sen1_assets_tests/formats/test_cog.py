@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 import rasterio
 from affine import Affine
 from upath import UPath
@@ -34,3 +35,81 @@ def test_plain_geotiff_is_converted_and_cog_is_copied(tmp_path: Path) -> None:
     assert is_cog(tmp_path / "converted.tif")
     write_cog(tmp_path / "converted.tif", UPath(tmp_path / "copied.tif"))
     assert (tmp_path / "copied.tif").read_bytes() == (tmp_path / "converted.tif").read_bytes()
+
+
+# ------------------------------------------------------------------ CogWriter (written once)
+
+def _speckled(shape, seed=3) -> np.ndarray:
+    """dB-like float32 bands with NaN borders and holes (what the chain writes)."""
+    rng = np.random.default_rng(seed)
+    data = (10 * np.log10(rng.gamma(4.4, 0.05 / 4.4, size=shape))).astype("float32")
+    data[:, :37] = np.nan
+    data[:, :, -11:] = np.nan
+    data[:, 300:340, 200:260] = np.nan
+    data[:, 500, 500] = np.nan
+    return data
+
+
+def test_cog_writer_output_is_a_valid_cog(tmp_path: Path) -> None:
+    """rio-cogeo's validator (the reference check of the COG layout) accepts the output."""
+    from rio_cogeo.cogeo import cog_validate
+
+    from ben_sen1_assets.formats.cog_writer import CogWriter
+
+    data = _speckled((2, 1301, 1107))
+    with CogWriter(UPath(tmp_path / "c.tif"), 1301, 1107, 2, "float32", 32632, TRANSFORM, band_names=("VV", "VH"),
+                   tags={"a": "1"}) as w:
+        for r in range(0, 1301, 300):
+            w.write(data[:, r : r + 300])
+        w.tags["b"] = "2"
+    valid, errors, warnings = cog_validate(str(tmp_path / "c.tif"), strict=True)
+    assert valid and not errors and not warnings, (errors, warnings)
+    with rasterio.open(tmp_path / "c.tif") as src:
+        np.testing.assert_array_equal(src.read(), data)  # lossless, bit for bit
+        assert src.descriptions == ("VV", "VH") and src.tags()["a"] == "1" and src.tags()["b"] == "2"
+        assert src.crs.to_epsg() == 32632 and src.transform == TRANSFORM
+        structure = src.tags(ns="IMAGE_STRUCTURE")
+        assert structure["LAYOUT"] == "COG" and structure["COMPRESSION"] == "ZSTD" and structure["PREDICTOR"] == "3"
+        assert src.block_shapes == [(512, 512)] * 2
+        assert src.overviews(1) == [2, 4]  # 1301 → 651 → 326 px
+    assert not list(tmp_path.glob(".*"))  # no staging file left beside the output
+
+
+@pytest.mark.parametrize("block_rows", [1, 7, 256, 4000])
+def test_cog_writer_overviews_equal_gdal_average(tmp_path: Path, block_rows: int) -> None:
+    """Our overviews equal GDAL's AVERAGE overviews of the same full-resolution image (peer), for
+    any block height (odd blocks carry their last row to the next one)."""
+    from rasterio.enums import Resampling
+
+    from ben_sen1_assets.formats.cog_writer import CogWriter, overview_shapes
+
+    data = _speckled((2, 1100, 1024), seed=5)
+    with CogWriter(UPath(tmp_path / "ours.tif"), 1100, 1024, 2, "float32", 32632, TRANSFORM) as w:
+        for r in range(0, 1100, block_rows):
+            w.write(data[:, r : r + block_rows])
+    gdal = tmp_path / "gdal.tif"
+    with rasterio.open(gdal, "w", driver="GTiff", width=1024, height=1100, count=2, dtype="float32", crs="EPSG:32632",
+                       transform=TRANSFORM, nodata=float("nan"), tiled=True) as dst:
+        dst.write(data)
+        dst.build_overviews([2, 4], Resampling.average)
+    assert overview_shapes(1100, 1024) == [(550, 512), (275, 256)]
+    for level, shape in enumerate(overview_shapes(1100, 1024)):
+        with rasterio.open(tmp_path / "ours.tif", overview_level=level) as a, rasterio.open(gdal, overview_level=level) as b:
+            x, y = a.read(), b.read()
+        assert x.shape[1:] == y.shape[1:] == shape
+        assert np.array_equal(np.isnan(x), np.isnan(y))
+        np.testing.assert_allclose(x, y, rtol=2e-7, atol=0, equal_nan=True)  # float32 rounding of the mean
+
+
+def test_cog_writer_publishes_nothing_on_error(tmp_path: Path) -> None:
+    from ben_sen1_assets.formats.cog_writer import CogWriter
+
+    target = tmp_path / "out.tif"
+    with pytest.raises(ValueError, match="of shape"):
+        with CogWriter(UPath(target), 100, 100, 2, "float32", 32632, TRANSFORM) as w:
+            w.write(np.zeros((2, 50, 100), "float32"))
+            w.write(np.zeros((2, 50, 99), "float32"))
+    with pytest.raises(ValueError, match="50 of 100 rows"):
+        with CogWriter(UPath(target), 100, 100, 1, "float32", 32632, TRANSFORM) as w:
+            w.write(np.zeros((1, 50, 100), "float32"))
+    assert not list(tmp_path.iterdir())

@@ -68,6 +68,12 @@ def test_cog_on_the_tile_grid_window(default_run):
     data, profile, tags, descriptions, structure, overviews = _read(path)
     assert result.covered and result.output == path
     assert structure.get("LAYOUT") == "COG"
+    from rio_cogeo.cogeo import cog_validate
+
+    valid, errors, warnings = cog_validate(path, strict=True)
+    assert valid and not errors and not warnings, (errors, warnings)
+    # averaged overview levels down to ≤ 512 px, as GDAL's COG driver sizes them
+    assert overviews and math.ceil(max(WINDOW.height, WINDOW.width) / overviews[-1]) <= 512
     assert profile["dtype"] == "float32" and profile["count"] == 2 and math.isnan(profile["nodata"])
     assert descriptions == ("VV", "VH")
     assert (profile["height"], profile["width"]) == (WINDOW.height, WINDOW.width)
