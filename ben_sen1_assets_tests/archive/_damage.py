@@ -65,3 +65,37 @@ def scale_tiff_rows(data: bytes, factor: float, rows: slice) -> bytes:
             dn = np.frombuffer(data, dtype="<u2", count=size // 2, offset=offset)
             out[offset : offset + size] = np.clip(dn * factor, 0, 65535).astype("<u2").tobytes()
     return bytes(out)
+
+
+def rezip_consistent(src: Path, dst: Path, edit: Callable[[str, bytes], bytes | None]) -> Path:
+    """Like :func:`rezip`, and ``manifest.safe`` then lists the edited members' new sizes and MD5s:
+    a product that its producer made wrong, which verification cannot tell from a right one."""
+    import hashlib
+    import re
+
+    changed: dict[str, tuple[int, str]] = {}
+
+    def edit_and_note(name: str, data: bytes) -> bytes | None:
+        new = edit(name, data)
+        if new is not None and new != data and "/" in name:
+            changed[name.split("/", 1)[1]] = (len(new), hashlib.md5(new).hexdigest())
+        return new
+
+    tmp = rezip(src, dst.with_name(dst.name + ".tmp"), edit_and_note)
+
+    def fix_manifest(name: str, data: bytes) -> bytes:
+        if not name.endswith("/manifest.safe"):
+            return data
+        text = data.decode()
+        for rel, (size, md5) in changed.items():
+            block = re.compile(
+                r'(<byteStream[^>]*size=")\d+("[^>]*>\s*<fileLocation[^>]*href="\./' + re.escape(rel)
+                + r'"/>\s*<checksum checksumName="MD5">)[0-9a-f]+(</checksum>)'
+            )
+            text, n = block.subn(rf"\g<1>{size}\g<2>{md5}\g<3>", text)
+            assert n == 1, rel
+        return text.encode()
+
+    rezip(tmp, dst, fix_manifest)
+    tmp.unlink()
+    return dst

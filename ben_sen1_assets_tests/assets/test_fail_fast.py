@@ -192,3 +192,44 @@ def loopback_servers():
     yield make
     for server in servers:
         server.close()
+
+
+def test_invalid_calibration_lut_fails_the_product_instead_of_running_to_success(tmp_path):
+    """All-NaN sigmaNought in the VV calibration of a product whose manifest is consistent (the
+    producer made it wrong): ingestion accepts it, preprocessing fails at once naming the file."""
+    import re as _re
+
+    from ben_sen1_assets.archive.local import LocalCatalog
+    from ben_sen1_assets.assets.preprocessed_s1 import preprocessed_s1
+    from ben_sen1_assets.definitions import sar_processing_resource
+    from ben_sen1_assets.demo_archive import DEFAULT_SEED, build_product, demo_products
+    from ben_sen1_assets.resources.io_managers import CogIOManagerFactory
+    from ben_sen1_assets_tests.archive._damage import rezip_consistent
+
+    france_a = next(p for p in demo_products() if p.label == "france-a")  # the product of 31TEL_20210809
+    built = build_product(france_a, tmp_path / "built", DEFAULT_SEED)
+    archive = tmp_path / "archive"
+    archive.mkdir()
+
+    def nan_sigma(name: str, data: bytes) -> bytes:
+        if "/calibration/calibration-" in name and "-vv-" in name:
+            return _re.sub(rb"(<sigmaNought[^>]*>)[^<]*(</sigmaNought>)",
+                           lambda m: m.group(1) + b" ".join([b"nan"] * len(m.group(0).split(b">")[1].split())) + m.group(2), data)
+        return data
+
+    rezip_consistent(built, archive / built.name, nan_sigma)
+    (record,) = LocalCatalog(archive).records
+    result, elapsed, retries, failures = _materialize(
+        tmp_path, [_selection_asset(_frame(record, record.download_url, "local")), raw_s1_safe, preprocessed_s1],
+        s1_catalog=S1CatalogResource(provider="local", local_folder=str(archive)),
+        tile_catalog=TileCatalogResource(catalog="demo"),
+        sar_processing=sar_processing_resource(),
+        cog_io_manager=CogIOManagerFactory(base_path=str(tmp_path / "storage")),
+    )
+    assert not result.success and retries == []
+    assert [e.step_key for e in failures] == ["preprocessed_s1"]  # the product itself was stored, verified
+    text = _failure_text(failures)
+    assert _re.search(r"calibration-s1a-iw-grd-vv-\S+\.xml: calibrationVector\[0\] \(line 0\) sigmaNought: \d+ of \d+ "
+                      r"values NaN, infinite, zero or negative", text), text
+    assert failures[0].step_failure_data.user_failure_data.metadata["error"].value == "SafeFormatError"
+    assert not (tmp_path / "storage" / "preprocessed_s1").exists() or not any((tmp_path / "storage" / "preprocessed_s1").iterdir())

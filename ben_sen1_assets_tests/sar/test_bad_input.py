@@ -155,3 +155,70 @@ def test_zero_measurement_gives_nan():
     product = open_safe(safe_path(S1B_2021_ROME))
     out = radiometry_window(product, "VV", Window(col_off=21640, row_off=7470, width=16, height=8))
     assert out.shape == (8, 16) and out.dtype == np.float32 and np.isnan(out).all()
+
+
+# -- invalid radiometric metadata: fails with the file, vector, field and first bad value ----------
+def _edit_element(path, tag: str, edit, which: int | None = 0) -> None:
+    """Rewrite the text of the ``which``-th ``<tag count=..>`` element (all of them if None)."""
+    import re
+
+    text = path.read_text()
+    pattern = re.compile(rf"(<{tag}[^>]*>)([^<]*)(</{tag}>)")
+    k = -1
+
+    def sub(m):
+        nonlocal k
+        k += 1
+        if which is not None and k != which:
+            return m.group(0)
+        values = m.group(2).split()
+        new = edit(values)
+        head = re.sub(r'count="\d+"', f'count="{len(new)}"', m.group(1))
+        return head + " ".join(new) + m.group(3)
+
+    path.write_text(pattern.sub(sub, text))
+
+
+def _lut(safe_copy, kind: str):
+    return next((safe_copy / "annotation" / "calibration").glob(f"{kind}-*-vv-*.xml"))
+
+
+@pytest.mark.parametrize(
+    ("kind", "tag", "which", "edit", "message"),
+    [
+        ("calibration", "sigmaNought", None, lambda v: ["nan"] * len(v),
+         r"calibrationVector\[0\] \(line 0\) sigmaNought: 650 of 650 values NaN, infinite, zero or negative \(first: "
+         r"nan at pixel 0\); 27 of 27 vectors affected; calibration coefficients must be finite and > 0"),
+        ("calibration", "sigmaNought", None, lambda v: ["0"] * len(v), r"calibrationVector\[0\] \(line 0\) sigmaNought: 650 of 650 values .*first: 0 at pixel 0"),
+        ("calibration", "betaNought", 5, lambda v: v[:3] + ["-4.74e+02"] + v[4:],
+         r"calibrationVector\[5\] \(line 3371\) betaNought: 1 of 650 values .* \(first: -474 at pixel 120\)"),
+        ("calibration", "gamma", 2, lambda v: v[:9] + ["inf"] + v[10:], r"calibrationVector\[2\] .*gamma: 1 of 650 .*inf"),
+        ("calibration", "absoluteCalibrationConstant", 0, lambda v: ["0.0"],
+         r"calibrationInformation/absoluteCalibrationConstant = 0.0; expected a finite value > 0"),
+        ("calibration", "pixel", None, lambda v: [], r"calibrationVector\[0\]/pixel is empty"),
+        ("noise", "noiseRangeLut", 3, lambda v: ["nan"] + v[1:], r"noiseRangeVector\[3\] noiseRangeLut: 1 of 653 values NaN"),
+        ("noise", "noiseRangeLut", 0, lambda v: ["-1.0"] * len(v), r"noiseRangeVector\[0\] noiseRangeLut: 653 of 653 .*negative"),
+        ("noise", "noiseRangeLut", 1, lambda v: ["1e12"] + v[1:], r"noiseRangeVector\[1\] .*above 4.295e\+09 \(65535²\)"),
+        ("noise", "noiseRangeLut", None, lambda v: ["0"] * len(v),
+         r"every noiseRangeLut value of the 27 vectors is 0: no thermal noise information; process with thermal_noise=False"),
+        ("noise", "noiseAzimuthLut", 1, lambda v: ["0"] * len(v), r"noiseAzimuthVector\[1\] noiseAzimuthLut: .* <= 0 or above 10"),
+        ("noise", "noiseAzimuthLut", 0, lambda v: v[:-1] + ["nan"], r"noiseAzimuthVector\[0\] noiseAzimuthLut: 1 of"),
+    ],
+)
+def test_invalid_luts_fail_naming_file_vector_and_field(safe_copy, kind, tag, which, edit, message):
+    path = _lut(safe_copy, kind)
+    _edit_element(path, tag, edit, which)
+    product = open_safe(safe_copy)
+    read = product.calibration if kind == "calibration" else product.noise
+    with pytest.raises(SafeFormatError, match=rf"{path.name}: {message}"):
+        read("VV")
+
+
+def test_real_luts_pass_the_checks():
+    """Every sample's LUTs, including their zero noise values at swath edges, are accepted."""
+    from .conftest import PRODUCT_POLS
+
+    for name, pol in PRODUCT_POLS:
+        product = open_safe(safe_path(name))
+        cal, noise = product.calibration(pol), product.noise(pol)
+        assert (cal.sigma_nought > 0).all() and any((v == 0).any() for v in noise.range_vectors.values)
