@@ -255,7 +255,7 @@ def main() -> None:
     product = ensure_product(work)
     tile, overlap = pick_tile(product)
     region = sarsen_region(tile, product, args.sarsen_region)
-    warm = [region[0], region[1], 256, 256]
+    warm = [region[0], region[1], 600, 600]  # > 512 px: the overview kernel is loaded too
     print(f"product {product.name}, tile {tile} (overlap {overlap}), sarsen region {region}", flush=True)
     load = {"before": os.getloadavg()[0]}
 

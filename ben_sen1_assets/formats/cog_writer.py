@@ -61,47 +61,11 @@ def overview_shapes(height: int, width: int, blocksize: int = BLOCKSIZE) -> list
 def halve(rows: np.ndarray) -> np.ndarray:
     """NaN-aware mean of each 2 × 2 cell of ``rows`` (bands, n, w) → (bands, ⌈n/2⌉, ⌈w/2⌉), same
     dtype (float); a cell without a finite value gives NaN."""
+    from ben_sen1_assets.formats.overview_kernels import halve_into
+
     out = np.empty((rows.shape[0], (rows.shape[1] + 1) // 2, (rows.shape[2] + 1) // 2), rows.dtype)
-    _halve(np.ascontiguousarray(rows), out)
+    halve_into(np.ascontiguousarray(rows), out)
     return out
-
-
-def _halve_kernel():
-    import numba
-
-    @numba.njit(cache=True, parallel=True)
-    def kernel(src, out):
-        nb, n, w = src.shape
-        oh, ow = out.shape[1], out.shape[2]
-        for k in numba.prange(nb * oh):
-            b = k // oh
-            i = k % oh
-            r0 = 2 * i
-            r1 = min(r0 + 2, n)
-            for j in range(ow):
-                c0 = 2 * j
-                c1 = min(c0 + 2, w)
-                s = 0.0
-                m = 0
-                for r in range(r0, r1):
-                    for c in range(c0, c1):
-                        v = src[b, r, c]
-                        if np.isfinite(v):
-                            s += v
-                            m += 1
-                out[b, i, j] = s / m if m else np.nan
-
-    return kernel
-
-
-_KERNEL = None
-
-
-def _halve(src: np.ndarray, out: np.ndarray) -> None:
-    global _KERNEL
-    if _KERNEL is None:
-        _KERNEL = _halve_kernel()
-    _KERNEL(src, out)
 
 
 class _Level:

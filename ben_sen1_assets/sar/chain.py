@@ -46,13 +46,12 @@ from rasterio.windows import Window
 from .config import ProcessingConfig
 from .dem import DemError, DemSource
 from .errors import SafeError
-from .geocoding import GeometryModel, RasterGrid, geocode_grid, resample_grd
+from .geocoding import GeometryModel, RasterGrid, geocode_grid
 from .radiometry import (
     border_valid_mask,
     calibrate,
     calibration_window,
     noise_window,
-    to_db,
     uses_edge_trim,
 )
 from .safe import SafeProduct, open_safe
@@ -276,6 +275,67 @@ class FilteredGrd:
 
 
 @numba.njit(cache=True, parallel=True)
+def _resample_block(srcs, row_off, col_off, line, pixel, bilinear, db, floor_mode, floor, out, counts):
+    """Resample every band of ``srcs`` (same GRD window) at (line, pixel), optionally to dB, into
+    ``out[b]``, counting finite values per row and band (last column: finite in every band).
+
+    One pass over the block for all bands: the arithmetic per value is that of
+    :func:`.geocoding.resample_grd` followed by :func:`.radiometry.to_db` (same results, bit for bit).
+    """
+    nb = len(srcs)
+    h, w = srcs[0].shape
+    lg = 10.0 * np.log10(floor) if floor_mode else np.nan
+    for i in numba.prange(line.shape[0]):
+        for b in range(nb + 1):
+            counts[i, b] = 0
+        for j in range(line.shape[1]):
+            r = line[i, j] - row_off
+            c = pixel[i, j] - col_off
+            inside = False
+            r0 = c0 = r1 = c1 = 0
+            fr = fc = 0.0
+            if bilinear:
+                if r >= 0.0 and c >= 0.0 and r <= h - 1 and c <= w - 1:
+                    inside = True
+                    r0 = min(int(r), h - 2) if h > 1 else 0
+                    c0 = min(int(c), w - 2) if w > 1 else 0
+                    fr = r - r0
+                    fc = c - c0
+                    r1 = min(r0 + 1, h - 1)
+                    c1 = min(c0 + 1, w - 1)
+            elif r > -0.5 and c > -0.5 and r < h - 0.5 and c < w - 0.5:
+                inside = True
+                r0 = int(np.floor(r + 0.5))
+                c0 = int(np.floor(c + 0.5))
+            n_finite = 0
+            for b in range(nb):
+                src = srcs[b]
+                v = np.nan
+                if inside:
+                    if bilinear:
+                        v = ((1.0 - fr) * ((1.0 - fc) * src[r0, c0] + fc * src[r0, c1])
+                             + fr * ((1.0 - fc) * src[r1, c0] + fc * src[r1, c1]))
+                    else:
+                        v = src[r0, c0]
+                x = np.float32(v)
+                if db:
+                    if x != x:
+                        x = np.float32(np.nan)
+                    elif floor_mode and x < floor:
+                        x = np.float32(lg)
+                    elif x > 0.0:
+                        x = np.float32(10.0 * np.log10(x))
+                    else:
+                        x = np.float32(np.nan)
+                out[b, i, j] = x
+                if x == x and abs(x) < np.inf:
+                    counts[i, b] += 1
+                    n_finite += 1
+            if n_finite == nb:
+                counts[i, nb] += 1
+
+
+@numba.njit(cache=True, parallel=True)
 def _extent_rows(line, pixel, lines, samples):
     # per target row: min/max line and pixel of the points on the image (as grd_window_for)
     h, w = line.shape
@@ -495,22 +555,21 @@ def process_scene_to_tile(
                         if need is not None:
                             filtered.ensure(need)
                             block = np.empty((len(pols), bh, width), np.float32)
+                            counts = np.empty((bh, len(pols) + 1), np.int64)
+                            with _timer(timings, "resample"):  # + dB + valid counts, one pass
+                                _resample_block(
+                                    tuple(filtered.data[p] for p in pols), float(filtered.window.row_off),
+                                    float(filtered.window.col_off), line, pixel, config.resampling == "bilinear",
+                                    config.output_scale == "db", config.negative == "floor",
+                                    float(config.negative_floor), block, counts)
+                            totals = counts.sum(axis=0)
                             for b, p in enumerate(pols):
-                                with _timer(timings, "resample"):
-                                    v = resample_grd(filtered.data[p], filtered.window, line, pixel, config.resampling)
-                                if config.output_scale == "db":
-                                    with _timer(timings, "scale"):
-                                        v = to_db(v, config.negative, config.negative_floor)
-                                block[b] = v
+                                n_valid[p] += int(totals[b])
+                            n_all_valid += int(totals[-1])
                         del line, pixel
                     with _timer(timings, "write"):
                         if block is None:
                             block = np.full((len(pols), bh, width), np.nan, np.float32)
-                        else:
-                            fin = np.isfinite(block)
-                            for b, p in enumerate(pols):
-                                n_valid[p] += int(fin[b].sum())
-                            n_all_valid += int(fin.all(axis=0).sum())
                         writer.write(block)
                     del block
                     say((k + 1) / n_blocks, f"{prod.name}: block {k + 1}/{n_blocks} (rows {r0}..{r0 + bh - 1})")
