@@ -8,8 +8,9 @@ TEST_STAMP := $(VENV)/.installed-test
 # Debian packages the project needs: PROJ's geoid grids (EGM96) for DEM heights.
 APT_PACKAGES := proj-data
 # ...and the tests only: the UI test drives Debian's Chromium through Playwright
-# (Playwright's own browser download is not used), with fonts for readable screenshots.
-APT_TEST_PACKAGES := chromium fonts-liberation
+# (Playwright's own browser download is not used), with fonts for readable screenshots; the
+# Celery test's broker is Debian's redis-server (started by the test on a loopback port).
+APT_TEST_PACKAGES := chromium fonts-liberation redis-server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test install install-test system system-test clean

@@ -8,7 +8,13 @@ storage and a product store that every worker reaches (a shared folder or object
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
+
+#: environment variables naming the Celery broker and result backend (e.g. ``redis://host:6379/0``)
+CELERY_BROKER_ENV = "BEN_SEN1_CELERY_BROKER"
+CELERY_BACKEND_ENV = "BEN_SEN1_CELERY_BACKEND"
 
 
 def executor_for(kind: str) -> dg.ExecutorDefinition:
@@ -25,6 +31,13 @@ def executor_for(kind: str) -> dg.ExecutorDefinition:
     if kind == "celery":
         from dagster_celery import celery_executor
 
+        # backfills, schedules and sensors launch runs without run config: with the broker in the
+        # environment every run uses it (read when a run starts, never stored in the run config)
+        if os.environ.get(CELERY_BROKER_ENV):
+            config = {"broker": {"env": CELERY_BROKER_ENV}}
+            if os.environ.get(CELERY_BACKEND_ENV):
+                config["backend"] = {"env": CELERY_BACKEND_ENV}
+            return celery_executor.configured(config, name="celery_executor")
         return celery_executor
     return dg.multiprocess_executor
 

@@ -6,7 +6,8 @@ the Dask worker processes inherit it and import the definitions with the same se
 
 The driver starts the cluster itself and gives the executor its scheduler address
 (``cluster: existing``, as on a real cluster), so it can tell which processes were the
-workers. Prints, as its last two lines, a JSON object ``{"worker_pids": [...]}`` and the run id.
+workers. Prints a JSON object ``{"worker_pids": [...]}`` as soon as the cluster is up (the test
+waits for it), then the run id as its last line.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def main(partition_key: str, n_workers: int) -> int:
                       dashboard_address=None) as cluster, Client(cluster) as client:
         client.wait_for_workers(n_workers, timeout=120)
         worker_pids = sorted(client.run(os.getpid).values())
+        print(json.dumps({"worker_pids": worker_pids}), flush=True)
         with dg.DagsterInstance.get() as instance:
             result = dg.execute_job(
                 dg.reconstructable(tile_job),
@@ -35,7 +37,6 @@ def main(partition_key: str, n_workers: int) -> int:
                 tags={"dagster/partition": partition_key},
                 raise_on_error=False,
             )
-        print(json.dumps({"worker_pids": worker_pids}))
         print(result.run_id)
         return 0 if result.success else 1
 

@@ -11,26 +11,59 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from ben_sen1_assets_tests.ops.conftest import ROOT, OpsEnv, demo_partition_keys, tile_job_asset_keys
+from ben_sen1_assets_tests.ops.conftest import ROOT, OpsEnv, demo_partition_keys, tile_job_asset_keys, wait_for
+
+
+CLUSTER_START_S = 180  # two worker processes importing the code location, on a busy machine
+STALL_S = 300  # longest a healthy run goes without a new event (one step of the demo tile)
+
+
+def _run_until_done(ops_env: OpsEnv, proc: subprocess.Popen, out: Path) -> None:
+    """Wait for the driver: the cluster must come up within CLUSTER_START_S, then the run must keep
+    logging events (no gap over STALL_S) until the driver exits. No guess of the total time: a
+    slow machine makes a slow run, a stuck run fails fast and says where it stopped."""
+    wait_for(lambda: proc.poll() is not None or "worker_pids" in out.read_text(), CLUSTER_START_S,
+             "the Dask cluster's two workers")
+    last_count, last_change = -1, time.monotonic()
+    while proc.poll() is None:
+        with ops_env.instance() as instance:
+            runs = instance.get_runs()
+            count = len(instance.all_logs(runs[0].run_id)) if runs else 0
+        if count != last_count:
+            last_count, last_change = count, time.monotonic()
+        elif time.monotonic() - last_change > STALL_S:
+            proc.kill()
+            raise TimeoutError(f"the Dask run logged no event for {STALL_S} s (after {count} events)")
+        time.sleep(2.0)
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(1800)  # a backstop only: the limits are in _run_until_done
 def test_tile_job_on_local_dask_cluster(ops_env: OpsEnv) -> None:
     key = demo_partition_keys()[0]
     env = {**ops_env.env, "BEN_SEN1_EXECUTOR": "dask"}
-    out = subprocess.run(
-        [sys.executable, "-m", "ben_sen1_assets_tests.ops._dask_driver", key, "2"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=280,
-    )
-    print(out.stdout[-3000:], out.stderr[-3000:])
-    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
-    *_, workers_line, run_id = out.stdout.strip().splitlines()
-    worker_pids = set(json.loads(workers_line)["worker_pids"])
+    out_path, err_path = ops_env.logs / "driver.out", ops_env.logs / "driver.err"
+    with out_path.open("w") as out_f, err_path.open("w") as err_f:
+        proc = subprocess.Popen([sys.executable, "-m", "ben_sen1_assets_tests.ops._dask_driver", key, "2"],
+                                cwd=ROOT, env=env, stdout=out_f, stderr=err_f, text=True)
+        try:
+            _run_until_done(ops_env, proc, out_path)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+    stdout, stderr = out_path.read_text(), err_path.read_text()
+    print(stdout[-3000:], stderr[-3000:])
+    assert proc.returncode == 0, stdout[-2000:] + stderr[-4000:]
+    lines = stdout.strip().splitlines()
+    run_id = lines[-1]
+    worker_pids = set(next(json.loads(line) for line in lines if line.startswith('{"worker_pids"'))["worker_pids"])
     assert len(worker_pids) == 2, worker_pids  # the cluster really had two worker processes
 
     with ops_env.instance() as instance:
