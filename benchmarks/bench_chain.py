@@ -263,7 +263,9 @@ def main() -> None:
                            "--warm-window", *map(str, warm)])
     print("ours, full tile:", json.dumps(ours_full), flush=True)
 
-    ours_region = run_child(["--child", "ours", "--product", str(product), "--tile", tile, "--window", *map(str, region),
+    # the region run reads what sarsen reads: the extracted SAFE folder (the full-tile run: the zip)
+    region_input = extract_safe(product, work) if not args.skip_sarsen else product
+    ours_region = run_child(["--child", "ours", "--product", str(region_input), "--tile", tile, "--window", *map(str, region),
                              "--out", str(work / "ours_region.tif"), "--warm-window", *map(str, warm)])
     print("ours, sarsen region:", json.dumps(ours_region), flush=True)
     load["after_ours"] = os.getloadavg()[0]
@@ -290,12 +292,12 @@ def main() -> None:
         "timings_same_region_s": ours_region["timings_s"],
     }
     if not args.skip_sarsen:
-        safe = extract_safe(product, work)
+        safe = region_input
         dem = work / "sarsen_dem.tif"
         write_dem(dem, tile, region)
         sarsen = run_child(["--child", "sarsen", "--product", str(safe), "--dem", str(dem), "--out", str(work / "sarsen")])
         print("sarsen:", json.dumps(sarsen), flush=True)
-        cmp_run = run_child(["--child", "ours", "--compare", "--product", str(product), "--tile", tile,
+        cmp_run = run_child(["--child", "ours", "--compare", "--product", str(safe), "--tile", tile,
                              "--window", *map(str, region), "--out", str(work / "ours_compare.tif"),
                              "--warm-window", *map(str, warm)])
         result.update({
