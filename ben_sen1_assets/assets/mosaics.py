@@ -43,7 +43,9 @@ def mosaics(
     mosaic_rules: MosaicRulesResource,
 ) -> Path:
     """Per tile: VV and VH (dB) on the S2 tile grid and `source_index`, naming for each pixel
-    the product it came from (the `source_products` tag lists them).
+    the product it came from (the `source_products` tag lists them), with that product's
+    `local_incidence_angle` and `mask`. Linear inputs are combined linearly, then converted to
+    dB.
 
     Rule `closest_per_patch` (default) takes each patch from the product the selection chose
     for it, as BigEarthNet-S1 did; `closest_per_pixel` fills per pixel from the product closest

@@ -21,7 +21,8 @@ def patches(
     context: dg.AssetExecutionContext, mosaics: UPath, tile_catalog: TileCatalogResource
 ) -> Path:
     """The patches in scope as one Zarr v3 store per tile: `backscatter (patch, band, y, x)`
-    float32 dB, 120 × 120 px, one chunk per patch.
+    float32 dB, 120 × 120 px, one chunk per patch, beside `local_incidence_angle (patch, y, x)`
+    (degrees) and `mask (patch, y, x)` (uint8 bits, named in its CF `flag_meanings`).
 
     Coordinates per patch: the v1 S1 patch name (from its source product's start time), `x`/`y`
     grid indices and upper-left easting/northing, the v1 S2 name and v2 patch id where the patch

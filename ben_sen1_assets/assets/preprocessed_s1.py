@@ -42,7 +42,9 @@ def preprocessed_s1(
     where the thermal noise exceeds the signal) so that the mosaics average dark areas without
     bias; `mosaics` converts to dB. Only the window of the patches in
     scope is produced, and only the scene window it needs is read. One Cloud-Optimized GeoTIFF
-    per product (bands VV, VH), its tags naming the source product and every parameter. A
+    per product: bands VV, VH, `local_incidence_angle` (degrees, from the DEM) and `mask`
+    (bits: shadow 1, layover 2, no data 4, DEM gap filled 8, DN² < noise 16 (VV) / 32 (VH),
+    flattening area < 5 % 64), its tags naming the source product and every parameter. A
     product that touches no pixel in scope is skipped with the reason in the log.
     """
     entry = tile_catalog.entry(context.partition_key)

@@ -95,12 +95,14 @@ class _Level:
 class CogWriter:
     """Write a COG from row blocks: ``with CogWriter(path, ...) as w: w.write(block)``, blocks of
     shape (bands, rows, width) in order from the top; the COG is published when the ``with`` block
-    ends without an exception (nothing is published otherwise). ``tags`` may be extended until then
+    ends without an exception (nothing is published otherwise). ``categorical``: 0-based bands
+    holding codes or bit masks in a float file, whose overviews take a pixel instead of a mean. ``tags`` may be extended until then
     (``writer.tags[...] = ...``)."""
 
     def __init__(self, path, height: int, width: int, count: int, dtype, crs, transform,
                  band_names: Sequence[str] = (), nodata: float | None = float("nan"),
-                 tags: Mapping[str, str] | None = None, gdal_cache_mb: int = GDAL_CACHE_MB) -> None:
+                 tags: Mapping[str, str] | None = None, gdal_cache_mb: int = GDAL_CACHE_MB,
+                 categorical: Sequence[int] = ()) -> None:
         from rasterio.crs import CRS
 
         self.path = path
@@ -112,6 +114,7 @@ class CogWriter:
             raise ValueError(f"{len(self.band_names)} band names for {self.count} bands: {self.band_names}")
         self.tags = dict(tags or {})
         self.gdal_cache_mb = int(gdal_cache_mb)
+        self.categorical = tuple(int(b) for b in categorical)  # 0-based bands of codes/bits
         self._averaged = np.issubdtype(self.dtype, np.floating)
         self._stage = Path(tempfile.mkdtemp(prefix="ben_sen1_cog_"))
         self._profile = dict(driver="GTiff", count=self.count, dtype=self.dtype.name,
@@ -152,7 +155,10 @@ class CogWriter:
                 rows = rows[:, :-1]
             if rows.shape[1] == 0:
                 break
-            rows = halve(rows)
+            halved = halve(rows)
+            for b in self.categorical:  # codes and bit masks are not averaged: top-left pixel
+                halved[b] = rows[b, ::2, ::2]
+            rows = halved
             level.write(rows)
 
     def close(self) -> None:

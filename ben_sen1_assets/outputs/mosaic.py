@@ -8,7 +8,7 @@ says ``linear`` (the flow's default: unclipped, negative where the noise exceeds
 when written, with the ``negative``/``negative_floor`` policy of the source's ``processing``
 tag (closest product's for averages), so averaging sees the unbiased values of dark areas.
 
-The mosaic is a COG with three float32 bands on the same grid:
+The mosaic is a COG with three (five) float32 bands on the same grid:
 
 * ``VV``, ``VH`` in dB (NaN where no product has data);
 * ``source_index`` (rules ``closest_per_patch``, ``closest_per_pixel``): the index of the
@@ -16,8 +16,14 @@ The mosaic is a COG with three float32 bands on the same grid:
   names), NaN where none; or ``source_mask`` (rule ``mean_linear``): the bit mask
   ``sum(2**i)`` of the products averaged at that pixel (exact in float32 for <= 24 products).
 
+* ``local_incidence_angle`` (degrees) and ``mask`` (the uint8 bits of
+  :mod:`ben_sen1_assets.sar.masks`), when every source carries them: per pixel from the product
+  the backscatter comes from (``mean_linear``: the mask bits of all averaged products OR-ed, the
+  angle of the closest one); where no product has data, from the closest product covering the
+  pixel (its mask says why: no data, shadow, ...), else mask ``no_data`` and NaN.
+
 A GeoTIFF has one data type for all bands; small integers are exact in float32, so the
-provenance band shares the file instead of living in a second one.
+provenance and mask bands share the file instead of living in a second one.
 
 Rules (:class:`MosaicConfig`):
 
@@ -64,6 +70,10 @@ from ben_sen1_assets.grid.patches import N_PATCHES_PER_SIDE, PATCH_SIZE_PX
 from ben_sen1_assets.grid.tile import RESOLUTION_M, TILE_SIZE_PX, TileGrid, tile_grid
 
 from .errors import OutputError
+
+#: per-product (and mosaic) band names of the analysis-ready layers (as the SAR chain writes them)
+LIA_BAND = "local_incidence_angle"
+MASK_BAND = "mask"
 
 __all__ = [
     "RULES",
@@ -118,6 +128,7 @@ class SourceProduct:
     band_index: tuple[int, int]  # 1-based band numbers of VV, VH
     tags: dict[str, str] = field(default_factory=dict, compare=False)
     units: str = "dB"  # "dB" or "linear" (the COG's ``units`` tag)
+    layer_index: tuple[int, int] | None = None  # 1-based bands local_incidence_angle, mask (if any)
     negative: tuple[str, float] = ("nan", 1e-5)  # dB conversion policy (processing tag)
 
 
@@ -181,6 +192,9 @@ def read_source_product(path: UPath | str, tile: TileGrid | str) -> SourceProduc
             raise OutputError(f"{path}: band descriptions {names}; expected bands 'VV' and 'VH'") from None
         if src.dtypes[band_index[0] - 1] != "float32" or src.dtypes[band_index[1] - 1] != "float32":
             raise OutputError(f"{path}: band dtypes {src.dtypes}; expected float32")
+        layer_index = None
+        if LIA_BAND in names and MASK_BAND in names:
+            layer_index = (names.index(LIA_BAND) + 1, names.index(MASK_BAND) + 1)
     for key in ("source_product", "start_time", "mission"):
         if not tags.get(key):
             raise OutputError(f"{path}: tag {key!r} missing; expected it on every per-product COG")
@@ -204,6 +218,7 @@ def read_source_product(path: UPath | str, tile: TileGrid | str) -> SourceProduc
         tags=tags,
         units=units,
         negative=negative,
+        layer_index=layer_index,
     )
 
 
@@ -228,16 +243,18 @@ def _union(windows: Sequence[Window]) -> Window:
     return Window(c0, r0, c1 - c0, r1 - r0)
 
 
-def _read_block(src: SourceProduct, ds, r0: int, r1: int, c0: int, c1: int) -> np.ndarray | None:
-    """VV, VH of ``src`` over tile rows r0:r1, cols c0:c1 (NaN outside its window)."""
+def _read_block(src: SourceProduct, ds, r0: int, r1: int, c0: int, c1: int, layers: bool) -> np.ndarray | None:
+    """VV, VH (and local incidence angle, mask if ``layers``) of ``src`` over tile rows r0:r1,
+    cols c0:c1 (NaN outside its window)."""
     w = src.window
     rr0, rr1 = max(r0, w.row_off), min(r1, w.row_off + w.height)
     cc0, cc1 = max(c0, w.col_off), min(c1, w.col_off + w.width)
     if rr0 >= rr1 or cc0 >= cc1:
         return None
-    out = np.full((2, r1 - r0, c1 - c0), np.nan, dtype=np.float32)
+    bands = [*src.band_index, *(src.layer_index if layers else ())]
+    out = np.full((len(bands), r1 - r0, c1 - c0), np.nan, dtype=np.float32)
     win = Window(cc0 - w.col_off, rr0 - w.row_off, cc1 - cc0, rr1 - rr0)
-    out[:, rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0] = ds.read(list(src.band_index), window=win)
+    out[:, rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0] = ds.read(bands, window=win)
     return out
 
 
@@ -312,6 +329,10 @@ def mosaic_tile(
         "source_tags": json.dumps({p.name: p.tags for p in products}, sort_keys=True),
         "window": json.dumps([win.col_off, win.row_off, win.width, win.height]),
     }
+    layers = all(p.layer_index is not None for p in products)
+    if layers:
+        tags["mask_bits"] = products[0].tags.get("mask_bits", "")
+        tags["local_incidence_angle_units"] = "degree"
     if config.rule == "closest_per_patch":
         tags["patch_choice"] = json.dumps(
             {f"{x}_{y}": names[int(choice[y, x])] for (x, y) in sorted(patch_choice or {})}
@@ -321,24 +342,29 @@ def mosaic_tile(
     with rasterio.Env(**gdal_env()), tempfile.TemporaryDirectory(prefix="ben_sen1_mosaic_") as tmpdir:
         plain = Path(tmpdir) / "mosaic.tif"
         profile = dict(
-            driver="GTiff", count=3, dtype="float32", width=win.width, height=win.height,
+            driver="GTiff", count=5 if layers else 3, dtype="float32", width=win.width, height=win.height,
             crs=t.crs, transform=transform, nodata=float("nan"), tiled=False,
             blockysize=PATCH_SIZE_PX, compress="DEFLATE", zlevel=1,
         )
         handles = [open_raster(p.path) for p in products]
         try:
             with rasterio.open(plain, "w", **profile) as dst:
-                for i, name in enumerate(("VV", "VH", tags["source_band"]), start=1):
+                names_out = ("VV", "VH", tags["source_band"]) + ((LIA_BAND, MASK_BAND) if layers else ())
+                for i, name in enumerate(names_out, start=1):
                     dst.set_band_description(i, name)
                 dst.update_tags(**tags)
                 c0, c1 = win.col_off, win.col_off + win.width
                 for r0 in range(win.row_off, win.row_off + win.height, config.block_rows):
                     r1 = min(r0 + config.block_rows, win.row_off + win.height)
-                    blocks = [_read_block(p, h, r0, r1, c0, c1) for p, h in zip(products, handles)]
-                    data, prov = _combine(blocks, config, choice, r0, r1, c0, c1, products)
+                    blocks = [_read_block(p, h, r0, r1, c0, c1, layers) for p, h in zip(products, handles)]
+                    backscatter = [None if b is None else b[:2] for b in blocks]
+                    data, prov = _combine(backscatter, config, choice, r0, r1, c0, c1, products)
                     n_valid += int(np.count_nonzero(np.isfinite(prov)))
-                    dst.write(data, indexes=[1, 2], window=Window(0, r0 - win.row_off, win.width, r1 - r0))
-                    dst.write(prov, indexes=3, window=Window(0, r0 - win.row_off, win.width, r1 - r0))
+                    bwin = Window(0, r0 - win.row_off, win.width, r1 - r0)
+                    dst.write(data, indexes=[1, 2], window=bwin)
+                    dst.write(prov, indexes=3, window=bwin)
+                    if layers:
+                        dst.write(_layers(blocks, prov, config.rule), indexes=[4, 5], window=bwin)
         finally:
             for h in handles:
                 h.close()
@@ -347,6 +373,43 @@ def mosaic_tile(
         path=UPath(out), window=win, products=tuple(names), rule=config.rule,
         valid_fraction=n_valid / (win.width * win.height),
     )
+
+
+def _layers(blocks, prov: np.ndarray, rule: str) -> np.ndarray:
+    """(local incidence angle, mask) per pixel from the products the backscatter came from."""
+    from ben_sen1_assets.sar.masks import NO_DATA
+
+    h, w = prov.shape
+    lia = np.full((h, w), np.nan, dtype=np.float32)
+    mask = np.zeros((h, w), dtype=np.uint8)
+    has = np.isfinite(prov)
+    index = np.where(has, prov, 0).astype(np.int64)
+    if rule == "mean_linear":
+        for i in reversed(range(len(blocks))):  # the closest contributor's angle is written last
+            b = blocks[i]
+            if b is None:
+                continue
+            used = has & ((index >> i) & 1).astype(bool)
+            lia[used] = b[2][used]
+            mask[used] |= b[3][used].astype(np.uint8)
+    else:
+        for i, b in enumerate(blocks):
+            if b is None:
+                continue
+            used = has & (index == i)
+            lia[used] = b[2][used]
+            mask[used] = b[3][used].astype(np.uint8)
+    # no data anywhere: the closest product covering the pixel says why (no data, shadow, ...)
+    todo = ~has
+    for b in blocks:
+        if b is None or not todo.any():
+            continue
+        covered = todo & np.isfinite(b[3])
+        lia[covered] = b[2][covered]
+        mask[covered] = b[3][covered].astype(np.uint8)
+        todo &= ~covered
+    mask[todo] = NO_DATA
+    return np.stack([lia, mask.astype(np.float32)])
 
 
 def _pick(out: np.ndarray, prov: np.ndarray, data: np.ndarray, take: np.ndarray, index: int) -> None:

@@ -3,6 +3,8 @@
 Layout (one Zarr v3 store per tile / S2 product)::
 
     backscatter (patch, band, y, x) float32 dB, band = ["VV", "VH"], chunks (1, 2, 120, 120)
+    local_incidence_angle (patch, y, x) float32 degrees  } when the mosaic carries them (the
+    mask       (patch, y, x) uint8 bits (CF flag_masks)  } chain's analysis-ready layers)
     patch      (patch)    "x_y" index, e.g. "61_39"
     x          (patch, x) pixel-centre eastings of each patch  (2-D: every patch has its own)
     y          (patch, y) pixel-centre northings of each patch
@@ -51,11 +53,13 @@ from ben_sen1_assets.grid.patches import N_PATCHES_PER_SIDE, PATCH_SIZE_PX, chec
 from ben_sen1_assets.grid.tile import RESOLUTION_M, tile_grid
 
 from .errors import OutputError
-from .mosaic import gdal_env, read_mosaic_sources
+from .mosaic import LIA_BAND, MASK_BAND, gdal_env, read_mosaic_sources
 
 __all__ = [
     "BANDS",
     "VARIABLE",
+    "LIA_VARIABLE",
+    "MASK_VARIABLE",
     "PATCH_CHUNKS",
     "patch_dataset",
     "write_patch_store",
@@ -65,6 +69,8 @@ __all__ = [
 
 BANDS = ("VV", "VH")
 VARIABLE = "backscatter"
+LIA_VARIABLE = "local_incidence_angle"
+MASK_VARIABLE = "mask"
 PATCH_CHUNKS = (1, len(BANDS), PATCH_SIZE_PX, PATCH_SIZE_PX)
 # Zarr v3 shards of one patch row (91 patches, ~10 MB): one object per shard instead of one per
 # patch (8,281 files and ~25k folders for a tile); a patch is still read alone (its inner chunk)
@@ -98,6 +104,12 @@ class _Mosaic:
             self.band_index = [names.index(b) + 1 for b in (*BANDS, self.meta["source_band"])]
         except ValueError:
             raise OutputError(f"{self.path}: bands {names}; expected VV, VH and the source band") from None
+        # the analysis-ready layers (local incidence angle, mask), when the mosaic has them
+        self.layers = LIA_BAND in names and MASK_BAND in names
+        if self.layers:
+            self.band_index += [names.index(LIA_BAND) + 1, names.index(MASK_BAND) + 1]
+        tags = self.src.tags()
+        self.mask_bits = json.loads(tags["mask_bits"]) if tags.get("mask_bits") else {}
 
     def close(self) -> None:
         self.src.close()
@@ -105,7 +117,8 @@ class _Mosaic:
     ROWS_PER_READ = 4  # patch rows read at once: ~1 COG tile row (512 px), 63 MB for a full width
 
     def strip(self, y: int) -> np.ndarray:
-        """Bands (VV, VH, source) of patch row ``y`` over the mosaic's width: (3, 120, width).
+        """Bands (VV, VH, source[, local incidence angle, mask]) of patch row ``y`` over the
+        mosaic's width: (3 or 5, 120, width).
 
         Reads ``ROWS_PER_READ`` patch rows at a time, so each 512 px COG tile is decoded about
         once instead of once per 120 px patch row.
@@ -183,6 +196,9 @@ def _batches(mosaic: _Mosaic, patches: list[tuple[int, int]], key: str, batch_si
         group = patches[start : start + batch_size]
         n = len(group)
         data = np.empty((n, len(BANDS), PATCH_SIZE_PX, PATCH_SIZE_PX), dtype=np.float32)
+        if mosaic.layers:
+            lia = np.empty((n, PATCH_SIZE_PX, PATCH_SIZE_PX), dtype=np.float32)
+            mask = np.empty((n, PATCH_SIZE_PX, PATCH_SIZE_PX), dtype=np.uint8)
         c: dict[str, list] = {k: [] for k in (*_STR_COORDS, "acquisition_time", "valid_fraction")}
         for i, (x, y) in enumerate(group):
             if cache is None or cache[0] != y:
@@ -190,6 +206,9 @@ def _batches(mosaic: _Mosaic, patches: list[tuple[int, int]], key: str, batch_si
             col = x * PATCH_SIZE_PX - mosaic.window.col_off
             block = cache[1][:, :, col : col + PATCH_SIZE_PX]
             data[i] = block[:2]
+            if mosaic.layers:
+                lia[i] = block[3]
+                mask[i] = block[4].astype(np.uint8)
             idx, contributors = _naming_product(meta, x, y, block[2])
             s2v1, v2, s1_official = ben.get((x, y), ("", "", ""))
             if idx >= 0:
@@ -238,6 +257,19 @@ def _batches(mosaic: _Mosaic, patches: list[tuple[int, int]], key: str, batch_si
             coords=coords,
         )
         ds[VARIABLE].encoding = {"chunks": PATCH_CHUNKS, "shards": (min(patches_per_shard, n), *PATCH_CHUNKS[1:])}
+        if mosaic.layers:
+            from ben_sen1_assets.sar.masks import cf_flag_attributes
+
+            ds[LIA_VARIABLE] = (("patch", "y", "x"), lia, {
+                "units": "degree", "long_name": "local incidence angle",
+                "comment": "angle between the DEM terrain normal and the line of sight to the sensor",
+                "grid_mapping": "spatial_ref"})
+            ds[MASK_VARIABLE] = (("patch", "y", "x"), mask, {
+                "long_name": "quality mask", **cf_flag_attributes(mosaic.mask_bits), "grid_mapping": "spatial_ref",
+                "comment": "bits: see ben_sen1_assets.sar.masks (0 = clean)"})
+            for name in (LIA_VARIABLE, MASK_VARIABLE):
+                ds[name].encoding = {"chunks": (1, PATCH_SIZE_PX, PATCH_SIZE_PX),
+                                     "shards": (min(patches_per_shard, n), PATCH_SIZE_PX, PATCH_SIZE_PX)}
         # fixed units: appended batches must encode times like the first one; start times
         # carry microseconds, which CF "seconds" in int64 would round away
         ds["acquisition_time"].encoding = {"units": "microseconds since 1970-01-01T00:00:00",
@@ -327,7 +359,9 @@ def _write_patch_store(mosaic, out: UPath, patches, partition_key, batch_size: i
                 if i == 0:
                     ds.to_zarr(str(stage), mode="w", zarr_format=3, consolidated=False)
                 else:
-                    ds[VARIABLE].encoding = {}
+                    for name in (VARIABLE, LIA_VARIABLE, MASK_VARIABLE):
+                        if name in ds:
+                            ds[name].encoding = {}
                     ds.drop_vars(["band", "spatial_ref"]).to_zarr(
                         str(stage), append_dim="patch", zarr_format=3, consolidated=False
                     )

@@ -3,7 +3,9 @@
 :func:`process_scene_to_tile` runs, for a (window of a) tile grid:
 reader → border noise + thermal noise → calibration → speckle filter → range-Doppler geocoding
 (DEM heights + geoid) → resampling onto the tile grid → dB, and writes a Cloud-Optimized GeoTIFF
-with one float32 band per polarisation (NaN = no data) and the provenance tags.
+with one float32 band per polarisation (NaN = no data), then ``local_incidence_angle`` (degrees,
+:mod:`.incidence`) and ``mask`` (uint8 bits of :mod:`.masks`, exact in float32), and the
+provenance tags (``mask_bits`` names the bits).
 
 How it stays fast and small (DESIGN.md decisions 1, 2):
 
@@ -11,9 +13,12 @@ How it stays fast and small (DESIGN.md decisions 1, 2):
    the product is skipped with a reason (:attr:`ChainResult.covered` False, nothing written);
    tile row blocks that miss the image are not processed.
 2. The tile window is processed in row blocks (``block_rows``, default 1024 rows × the window
-   width). Per block: DEM heights → GRD (line, pixel) of every target pixel (computed once, shared
-   by all polarisations; by default tie-point geocoding, :mod:`.tiepoints`, ≤ 0.01 px from the
-   per-pixel solve) → the GRD window those need (:func:`grd_extent`).
+   width), each read with a halo in the range direction as wide as the relief can shade or fold
+   (:mod:`.terrain`). Per block: DEM heights → GRD (line, pixel) of every target pixel (computed
+   once, shared by all polarisations and layers; by default tie-point geocoding,
+   :mod:`.tiepoints`, ≤ 0.01 px from the per-pixel solve) → the GRD window those need
+   (:func:`grd_extent`); the local incidence angle and the layover/shadow mask from the same
+   heights.
 3. Radiometry + speckle filter of GRD pixels are computed only for that GRD window, in strips of
    ≤ ``strip_rows`` lines read with the filter's halo, and kept in a rolling float32 cache: the
    next block reuses the lines it shares with the previous one (consecutive tile blocks map to
@@ -47,6 +52,8 @@ from .config import ProcessingConfig
 from .dem import DemError, DemSource
 from .errors import SafeError
 from .geocoding import GeometryModel, RasterGrid, geocode_grid
+from .incidence import incidence_angles
+from .masks import DEM_FILLED, NO_DATA, NOISE_FIRST, NOISE_SECOND, add_nearest_flags, layover_shadow, mask_bits
 from .radiometry import (
     border_valid_mask,
     calibrate,
@@ -55,6 +62,7 @@ from .radiometry import (
     uses_edge_trim,
 )
 from .safe import SafeProduct, open_safe
+from .terrain import grown_grid, halo_for, range_direction, terrain_block
 from .tiepoints import geocode_grid_tiepoints
 
 #: progress callback: (fraction done 0..1, message)
@@ -62,6 +70,10 @@ Progress = Callable[[float, str], None]
 
 _COARSE_STEP = 32  # target px between coarse-pass nodes
 _COARSE_MARGIN = 256  # GRD px of slack around the coarse pass (interpolation, DEM gaps)
+#: names of the bands after the polarisations: local incidence angle (degrees) and the mask
+#: (uint8 bits of :mod:`.masks`, stored exactly in float32)
+LIA_BAND = "local_incidence_angle"
+MASK_BAND = "mask"
 
 
 class ChainError(SafeError):
@@ -73,7 +85,8 @@ class ChainResult:
     """Outcome of :func:`process_scene_to_tile`.
 
     ``covered`` False: the product's image touches no target pixel; ``reason`` says why and no
-    output was written (``output`` None). ``valid_fraction``: share of the target window's pixels
+    output was written (``output`` None). ``mask_fractions``: share of the window's pixels with
+    each mask bit set. ``valid_fraction``: share of the target window's pixels
     with a finite value in every band; ``band_valid_fraction`` per band. ``scene_window``: the
     union of GRD windows read (rasterio Window on the GRD image), None if nothing was read.
     ``timings``: seconds per step (``open``, ``coarse``, ``dem``, ``geocoding``, ``read``,
@@ -92,6 +105,7 @@ class ChainResult:
     fingerprint: str
     reason: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    mask_fractions: dict[str, float] = field(default_factory=dict)
 
 
 def processor_name() -> str:
@@ -159,6 +173,8 @@ class FilteredGrd:
 
     :meth:`ensure` makes ``data[pol]`` hold the pixels of (at least the columns of) a requested
     window, reusing the overlap with what it held before and computing the rest in strips.
+    With thermal noise removal, ``noisy[pol]`` (uint8, same window) flags the pixels where
+    DN² < N before the filter (their calibrated value is negative; kept, unclipped).
     """
 
     def __init__(self, product: SafeProduct, polarisations: tuple[str, ...], config: ProcessingConfig,
@@ -186,6 +202,8 @@ class FilteredGrd:
         self._noise = {p: product.noise(p) for p in polarisations} if need_noise else {}
         self.window: Window | None = None
         self.data: dict[str, np.ndarray] = {}
+        self.noisy: dict[str, np.ndarray] = {}
+        self.flag_noise = bool(self.params.thermal_noise)
         self.read_window: Window | None = None  # union of the GRD windows processed (with halo)
 
     def close(self) -> None:
@@ -213,8 +231,9 @@ class FilteredGrd:
                 valid,
             )
 
-    def filtered(self, pol: str, window: Window) -> np.ndarray:
-        """Radiometry + speckle filter of ``window`` (read with the filter's halo, clipped to the scene)."""
+    def filtered(self, pol: str, window: Window) -> tuple[np.ndarray, np.ndarray | None]:
+        """Radiometry + speckle filter of ``window`` (read with the filter's halo, clipped to the
+        scene), and the DN² < N flags of ``window`` (None without noise removal)."""
         h = self.speckle.halo
         r0, c0 = max(int(window.row_off) - h, 0), max(int(window.col_off) - h, 0)
         r1 = min(int(window.row_off + window.height) + h, self.shape[0])
@@ -225,15 +244,21 @@ class FilteredGrd:
         with _timer(self.timings, "speckle"):
             out = self.speckle.apply(cal) if self.speckle.kind != "none" else cal
         rr, cc = int(window.row_off) - r0, int(window.col_off) - c0
-        return out[rr : rr + int(window.height), cc : cc + int(window.width)]
+        inner = (slice(rr, rr + int(window.height)), slice(cc, cc + int(window.width)))
+        return out[inner], (cal[inner] < 0) if self.flag_noise else None
 
-    def _compute_into(self, arrays: dict[str, np.ndarray], region: Window, part: Window) -> None:
+    def _compute_into(self, arrays: dict[str, np.ndarray], flags: dict[str, np.ndarray], region: Window,
+                      part: Window) -> None:
         for s in range(int(part.row_off), int(part.row_off + part.height), self.strip_rows):
             e = min(s + self.strip_rows, int(part.row_off + part.height))
             strip = Window(int(part.col_off), s, int(part.width), e - s)
+            dst = (slice(s - int(region.row_off), e - int(region.row_off)),
+                   slice(int(part.col_off - region.col_off), int(part.col_off - region.col_off + part.width)))
             for pol in self.polarisations:
-                arrays[pol][s - int(region.row_off) : e - int(region.row_off),
-                            int(part.col_off - region.col_off) : int(part.col_off - region.col_off + part.width)] = self.filtered(pol, strip)
+                values, noisy = self.filtered(pol, strip)
+                arrays[pol][dst] = values
+                if noisy is not None:
+                    flags[pol][dst] = noisy
 
     def ensure(self, need: Window) -> None:
         """Hold at least ``need`` (rows exactly; columns: ``need`` ∪ the columns held before)."""
@@ -247,16 +272,20 @@ class FilteredGrd:
         else:
             new = need
         arrays = {p: np.empty((int(new.height), int(new.width)), np.float32) for p in self.polarisations}
+        flags = ({p: np.zeros((int(new.height), int(new.width)), np.uint8) for p in self.polarisations}
+                 if self.flag_noise else {})
         inter = _intersect(old, new) if old is not None else None
         if inter is None:
-            self._compute_into(arrays, new, new)
+            self._compute_into(arrays, flags, new, new)
         else:
+            dst = (slice(int(inter.row_off - new.row_off), int(inter.row_off - new.row_off + inter.height)),
+                   slice(int(inter.col_off - new.col_off), int(inter.col_off - new.col_off + inter.width)))
+            src = (slice(int(inter.row_off - old.row_off), int(inter.row_off - old.row_off + inter.height)),
+                   slice(int(inter.col_off - old.col_off), int(inter.col_off - old.col_off + inter.width)))
             for pol in self.polarisations:
-                src = self.data[pol]
-                arrays[pol][int(inter.row_off - new.row_off) : int(inter.row_off - new.row_off + inter.height),
-                            int(inter.col_off - new.col_off) : int(inter.col_off - new.col_off + inter.width)] = src[
-                    int(inter.row_off - old.row_off) : int(inter.row_off - old.row_off + inter.height),
-                    int(inter.col_off - old.col_off) : int(inter.col_off - old.col_off + inter.width)]
+                arrays[pol][dst] = self.data[pol][src]
+                if self.flag_noise:
+                    flags[pol][dst] = self.noisy[pol][src]
             nr0, nr1 = int(new.row_off), int(new.row_off + new.height)
             nc0, nc1 = int(new.col_off), int(new.col_off + new.width)
             ir0, ir1 = int(inter.row_off), int(inter.row_off + inter.height)
@@ -269,8 +298,9 @@ class FilteredGrd:
             ]
             for part in parts:
                 if part.height > 0 and part.width > 0:
-                    self._compute_into(arrays, new, part)
+                    self._compute_into(arrays, flags, new, part)
         self.data = arrays  # the old arrays are released here
+        self.noisy = flags
         self.window = new
 
 
@@ -438,8 +468,9 @@ def process_scene_to_tile(
 
     Returns a :class:`ChainResult`. A product whose image touches no target pixel gives
     ``covered=False`` with a reason, nothing written. Output bands are named by polarisation,
-    float32 (dB or linear per ``config.output_scale``), NaN where there is no valid data; the
-    output transform is the tile grid's transform shifted by the window offset.
+    float32 (dB or linear per ``config.output_scale``), NaN where there is no valid data, then
+    ``local_incidence_angle`` and ``mask``; the output transform is the tile grid's transform
+    shifted by the window offset.
     """
     from upath import UPath
 
@@ -516,14 +547,31 @@ def process_scene_to_tile(
         step = config.tiepoint_step
         block_rows = max(step, int(math.ceil(block_rows / step)) * step)  # blocks start on tie-point rows
         coarse_row_px = height / coarse.shape[0]
+        # terrain outside a block can shade or fold onto it: blocks are read with a halo in the
+        # range direction, as wide as the relief can reach (heights_range spans it, + margin)
+        direction = range_direction(cp, height / coarse.shape[0], width / coarse.shape[1])
+        relief = (height_range[1] - height_range[0]) if height_range else 200.0
+        halo = halo_for(relief, direction, abs(grid.transform.a), step)
+        bits = mask_bits(pols)
+        tags.update({"bands": json.dumps([*pols, LIA_BAND, MASK_BAND]), "mask_bits": json.dumps(bits),
+                     "local_incidence_angle_units": "degree"})
+
+        def geocode(g: RasterGrid, heights: np.ndarray, datum: str) -> tuple[np.ndarray, np.ndarray]:
+            if config.geocoding == "exact":
+                return geocode_grid(geometry, g, heights, datum, geodesy_step=config.geodesy_step)
+            return geocode_grid_tiepoints(geometry, g, heights, datum, step=step, n_layers=config.tiepoint_layers,
+                                          height_range=height_range, image_shape=shape)
 
         filtered = FilteredGrd(prod, pols, config, timings, strip_rows=strip_rows)
         n_valid = {p: 0 for p in pols}
         n_all_valid = 0
+        n_bits = {name: 0 for name in bits}
         out_transform = grid.transform @ Affine.translation(window.col_off, window.row_off)
         out = output if isinstance(output, UPath) else UPath(os.fspath(output))
-        writer = CogWriter(out, height, width, len(pols), np.float32, grid.crs.to_wkt(), out_transform,
-                           band_names=pols, tags=tags, gdal_cache_mb=gdal_cache_mb)
+        n_bands = len(pols) + 2  # + local incidence angle, mask
+        writer = CogWriter(out, height, width, n_bands, np.float32, grid.crs.to_wkt(), out_transform,
+                           band_names=(*pols, LIA_BAND, MASK_BAND), tags=tags, gdal_cache_mb=gdal_cache_mb,
+                           categorical=(n_bands - 1,))
         # GDAL's block cache (default 5 % of RAM) would keep GRD strips read once: bound it
         gdal_env = rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb)
         gdal_env.__enter__()
@@ -536,25 +584,30 @@ def process_scene_to_tile(
                     c_lo = int(math.floor(r0 / coarse_row_px)) - 1
                     c_hi = int(math.ceil((r0 + bh) / coarse_row_px)) + 1
                     hit = row_hit[max(c_lo, 0) : min(c_hi, row_hit.size)].any()
-                    block = None
+                    block = np.full((n_bands, bh, width), np.nan, np.float32)
+                    mask = np.full((bh, width), NO_DATA, np.uint8)
                     if hit:
                         gwin = Window(window.col_off, window.row_off + r0, width, bh)
                         with _timer(timings, "dem"):
-                            dh = dem.read(grid, gwin)
+                            heights, filled, datum = dem.read_grown(grid, gwin, halo.rows, halo.cols)
                         with _timer(timings, "geocoding"):
-                            if config.geocoding == "exact":
-                                line, pixel = geocode_grid(geometry, grid, dh.heights, dh.vertical_datum,
-                                                           window=gwin, geodesy_step=config.geodesy_step)
-                            else:
-                                line, pixel = geocode_grid_tiepoints(
-                                    geometry, grid, dh.heights, dh.vertical_datum, window=gwin,
-                                    step=step, n_layers=config.tiepoint_layers, height_range=height_range,
-                                    image_shape=shape)
+                            tb_line, tb_pixel = geocode(grown_grid(grid, gwin, halo), heights, datum)
+                        with _timer(timings, "terrain"):
+                            tb = terrain_block(geometry, grid, gwin, halo, heights, filled, datum, tb_line,
+                                               tb_pixel, config.geodesy_step)
+                            line = np.ascontiguousarray(tb.inner(tb_line))
+                            pixel = np.ascontiguousarray(tb.inner(tb_pixel))
                             need = grd_extent(line, pixel, shape, margin=1)
-                        del dh
+                        del heights, filled, tb_line, tb_pixel
+                        with _timer(timings, "incidence"):
+                            block[len(pols)], _ = incidence_angles(tb)
+                        with _timer(timings, "masks"):
+                            mask = layover_shadow(tb, direction)
+                            mask[tb.inner(tb.filled)] |= DEM_FILLED
+                        del tb
+                        nodata = np.ones((bh, width), bool)
                         if need is not None:
                             filtered.ensure(need)
-                            block = np.empty((len(pols), bh, width), np.float32)
                             counts = np.empty((bh, len(pols) + 1), np.int64)
                             with _timer(timings, "resample"):  # + dB + valid counts, one pass
                                 _resample_block(
@@ -566,10 +619,17 @@ def process_scene_to_tile(
                             for b, p in enumerate(pols):
                                 n_valid[p] += int(totals[b])
                             n_all_valid += int(totals[-1])
+                            with _timer(timings, "masks"):
+                                nodata = ~np.isfinite(block[: len(pols)]).all(axis=0)
+                                for p, noise_bit in zip(pols, (NOISE_FIRST, NOISE_SECOND)):
+                                    if filtered.noisy:
+                                        add_nearest_flags(mask, filtered.noisy[p], filtered.window, line, pixel, noise_bit)
+                        mask[nodata] |= NO_DATA
                         del line, pixel
                     with _timer(timings, "write"):
-                        if block is None:
-                            block = np.full((len(pols), bh, width), np.nan, np.float32)
+                        block[len(pols) + 1] = mask
+                        for name, bit in bits.items():
+                            n_bits[name] += int(np.count_nonzero(mask & bit))
                         writer.write(block)
                     del block
                     say((k + 1) / n_blocks, f"{prod.name}: block {k + 1}/{n_blocks} (rows {r0}..{r0 + bh - 1})")
@@ -595,6 +655,7 @@ def process_scene_to_tile(
         return result(
             covered=True, output=str(out), valid_fraction=n_all_valid / total,
             band_valid_fraction={p: n_valid[p] / total for p in pols}, scene_window=filtered.read_window,
+            mask_fractions={name: n / total for name, n in n_bits.items()},
         )
     finally:
         if own:

@@ -179,6 +179,33 @@ class DemSource(ABC):
         heights = fill_gaps(self._read_raw(grid), self.fill, self.name)
         return DemHeights(heights, grid.transform, grid.crs, self.vertical_datum, self.name)
 
+    def read_grown(self, grid, window: Window, halo_rows: int, halo_cols: int) -> tuple[np.ndarray, np.ndarray, str]:
+        """Heights (float32) on ``window`` of ``grid`` grown by ``halo_rows``/``halo_cols`` on
+        every side (the grown grid may reach past ``grid``'s edges), the bool mask of the heights
+        the gap policy filled, and the vertical datum.
+
+        The window's own gaps follow ``fill`` (``"error"`` raises :class:`DemGapError`). The
+        halo's gaps are filled by the policy too, or stay NaN under ``"error"`` (as does a halo
+        reaching a missing GLO-30 tile): terrain outside the window only shades or folds onto
+        it, so a missing height there means no contribution, not a failed run."""
+        grid = RasterGrid.of(grid)
+        inner_grid = grid.window(window)  # validates the window
+        h, w = inner_grid.shape
+        hr, hc = int(halo_rows), int(halo_cols)
+        grown = RasterGrid(grid.crs, inner_grid.transform @ Affine.translation(-hc, -hr), (h + 2 * hr, w + 2 * hc))
+        try:
+            raw = self._read_raw(grown)
+        except DemTileMissingError:
+            raw = np.full(grown.shape, np.nan, np.float32)
+            raw[hr : hr + h, hc : hc + w] = self._read_raw(inner_grid)
+        gaps = ~np.isfinite(raw)
+        if _parse_fill(self.fill)[0] == "error":
+            n = int(gaps[hr : hr + h, hc : hc + w].sum())
+            if n:
+                fill_gaps(raw[hr : hr + h, hc : hc + w].copy(), self.fill, self.name)  # raises, naming the gaps
+            return raw, np.zeros(raw.shape, np.bool_), self.vertical_datum
+        return fill_gaps(raw, self.fill, self.name), gaps, self.vertical_datum
+
 
 class LocalDem(DemSource):
     """A local (or GDAL-readable) GeoTIFF/VRT DEM in any CRS.

@@ -39,6 +39,10 @@ def test_zarr_layout(e2e, key):
     assert var.shape == (len(scope), 2, 120, 120)
     assert list(ds["band"].values) == ["VV", "VH"]
     assert var.chunks == ((1,) * len(scope), (2,), (120,), (120,)), "one chunk per patch"
+    # the analysis-ready layers beside the backscatter
+    assert ds["local_incidence_angle"].dims == ds["mask"].dims == ("patch", "y", "x")
+    assert ds["local_incidence_angle"].dtype == np.float32 and ds["mask"].dtype == np.uint8
+    assert "shadow" in ds["mask"].attrs["flag_meanings"]
 
 
 @pytest.mark.parametrize("key", DEMO_KEYS)

@@ -21,7 +21,8 @@ def test_one_cog_per_product_on_tile_grid(e2e, key):
     for name, path in cogs.items():
         with rasterio.open(str(path)) as src:
             assert src.crs.to_epsg() == grid.epsg
-            assert src.descriptions == ("VV", "VH") and src.dtypes == ("float32", "float32")
+            assert src.descriptions == ("VV", "VH", "local_incidence_angle", "mask")
+            assert set(src.dtypes) == {"float32"}
             t = src.transform
             assert (t.a, t.b, t.d, t.e) == (10.0, 0.0, 0.0, -10.0)
             # origin on the tile's 10 m grid, inside the tile

@@ -30,18 +30,24 @@ WINDOW = Window(60 * 120, 38 * 120, 360, 360)
 
 
 def product_cog(path: UPath, name: str, start: datetime, vv: np.ndarray, vh: np.ndarray,
-                window: Window = WINDOW, units: str | None = None, negative: str = "floor") -> UPath:
+                window: Window = WINDOW, units: str | None = None, negative: str = "floor",
+                lia: np.ndarray | None = None, mask: np.ndarray | None = None) -> UPath:
     """Write a per-product COG as the SAR chain does: tile grid window, VV/VH dB (or linear:
-    ``units="linear"``), tags."""
+    ``units="linear"``), with the local incidence angle and mask bands if given, tags."""
     extra = {} if units is None else {"units": units}
+    bands, names = [vv, vh], ("VV", "VH")
+    if lia is not None:
+        bands, names = [vv, vh, lia, mask], ("VV", "VH", "local_incidence_angle", "mask")
+        extra["mask_bits"] = json.dumps({"shadow": 1, "layover": 2, "no_data": 4, "dem_filled": 8,
+                                         "noise_vv": 16, "noise_vh": 32, "rtc_area_low": 64})
     tile = tile_grid(MGRS)
     transform = tile.transform @ tile.transform.translation(window.col_off, window.row_off)
     write_cog(
         Raster(
-            data=np.stack([vv, vh]).astype(np.float32),
+            data=np.stack(bands).astype(np.float32),
             transform=transform,
             crs=tile.crs,
-            band_names=("VV", "VH"),
+            band_names=names,
             tags={
                 "source_product": name,
                 "start_time": start.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),

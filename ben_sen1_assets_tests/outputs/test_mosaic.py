@@ -145,6 +145,54 @@ def test_linear_sources_dark_areas_unbiased(tmp_path, negative):
         np.testing.assert_array_equal(data[2], 1.0)
 
 
+@pytest.fixture
+def two_products_with_layers(tmp_path):
+    """As ``two_products``, plus local incidence angle (A 30°, B 40°) and mask bands (A: shadow
+    in its hole, no_data past its swath; B: layover everywhere)."""
+    from .conftest import START_A, START_B, product_cog
+
+    h, w = WINDOW.height, WINDOW.width
+    valid_a = np.ones((h, w), dtype=bool)
+    valid_a[130:150, 130:150] = False
+    valid_a[:, -20:] = False
+    mask_a = np.zeros((h, w))
+    mask_a[130:150, 130:150] = 1  # shadow: A has no value there
+    mask_a[:, -20:] = 4
+    a = product_cog(UPath(tmp_path / "a.tif"), PRODUCT_A, START_A, np.where(valid_a, -10.0, np.nan),
+                    np.where(valid_a, -16.0, np.nan), lia=np.full((h, w), 30.0), mask=mask_a)
+    b = product_cog(UPath(tmp_path / "b.tif"), PRODUCT_B, START_B, np.full((h, w), -20.0), np.full((h, w), -26.0),
+                    lia=np.full((h, w), 40.0), mask=np.full((h, w), 2.0))
+    return [a, b], valid_a
+
+
+@pytest.mark.parametrize("rule", ["closest_per_patch", "closest_per_pixel", "mean_linear"])
+def test_incidence_and_mask_follow_the_provenance(tmp_path, two_products_with_layers, rule):
+    paths, valid_a = two_products_with_layers
+    out = UPath(tmp_path / "m.tif")
+    mosaic_tile(paths, MGRS, S2_SENSING, out, config=MosaicConfig(rule=rule), patch_choice=CHOICE)
+    data, tags, names, *_ = _read(out)
+    assert names[3:] == ["local_incidence_angle", "mask"] and json.loads(tags["mask_bits"])["shadow"] == 1
+    lia, mask = data[3], data[4]
+    if rule == "closest_per_patch":  # per patch choice, A's hole and far columns left without data
+        source = _expected_per_patch_source(valid_a, fill_gaps=False)
+        from_a, from_b = source == 0, source == 1
+        np.testing.assert_array_equal(lia[from_a], 30.0)
+        np.testing.assert_array_equal(mask[from_a], 0.0)
+        np.testing.assert_array_equal(lia[from_b], 40.0)
+        np.testing.assert_array_equal(mask[from_b], 2.0)
+        # no product gave a value: the closest covering product (A) says why
+        hole = np.isnan(source)
+        assert hole.any()
+        np.testing.assert_array_equal(mask[130:150, 130:150], 1.0)
+        np.testing.assert_array_equal(mask[:240, -20:], 4.0)
+    elif rule == "closest_per_pixel":
+        np.testing.assert_array_equal(lia, np.where(valid_a, 30.0, 40.0))
+        np.testing.assert_array_equal(mask, np.where(valid_a, 0.0, 2.0))
+    else:  # masks of all averaged products OR-ed; angle of the closest averaged one
+        np.testing.assert_array_equal(mask, 2.0)
+        np.testing.assert_array_equal(lia, np.where(valid_a, 30.0, 40.0))
+
+
 def test_mosaic_window_larger_than_sources_is_nan(tmp_path, two_products):
     paths, _ = two_products
     from rasterio.windows import Window

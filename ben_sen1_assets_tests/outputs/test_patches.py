@@ -16,7 +16,7 @@ from ben_sen1_assets.outputs.mosaic import MosaicConfig, mosaic_tile
 from ben_sen1_assets.outputs.patches import patch_dataset, patch_transform, write_patch_store
 
 from .conftest import MGRS, PRODUCT_A, PRODUCT_B, S2_SENSING
-from .test_mosaic import CHOICE
+from .test_mosaic import CHOICE, two_products_with_layers  # noqa: F401 (fixture)
 
 S1A_PREFIX = "S1A_IW_GRDH_1SDV_20170613T165043"
 S1B_PREFIX = "S1B_IW_GRDH_1SDV_20170612T165809"
@@ -55,6 +55,27 @@ def test_patch_dataset_names_and_values(mosaic):
     # 60_38 is not a BigEarthNet patch
     r = ds.sel(patch="60_38")
     assert r["s2v1_name"].item() == "" and r["v2_patch_id"].item() == ""
+
+
+def test_patch_store_carries_incidence_and_mask(tmp_path, two_products_with_layers):
+    """The chain's analysis-ready layers as variables beside `backscatter`: one chunk per patch,
+    the mask's bits as CF flag attributes."""
+    paths, valid_a = two_products_with_layers
+    m = UPath(tmp_path / "mosaic.tif")
+    mosaic_tile(paths, MGRS, S2_SENSING, m, config=MosaicConfig(rule="closest_per_pixel"))
+    out = UPath(tmp_path / "p.zarr")
+    write_patch_store(m, out, patches_per_shard=3, batch_size=3)
+    ds = xr.open_zarr(str(out))
+    assert ds["local_incidence_angle"].dims == ("patch", "y", "x") and ds["local_incidence_angle"].dtype == np.float32
+    assert ds["mask"].dims == ("patch", "y", "x") and ds["mask"].dtype == np.uint8
+    assert ds["mask"].chunks == ((1,) * 9, (120,), (120,))
+    assert ds["local_incidence_angle"].attrs["units"] == "degree"
+    meanings = ds["mask"].attrs["flag_meanings"].split()
+    assert dict(zip(meanings, ds["mask"].attrs["flag_masks"]))["layover"] == 2
+    p = ds.sel(patch="61_39")
+    hole = ~valid_a[120:240, 120:240]
+    np.testing.assert_array_equal(p["mask"].values, np.where(hole, 2, 0))
+    np.testing.assert_array_equal(p["local_incidence_angle"].values, np.where(hole, 40.0, 30.0))
 
 
 def test_patch_georeferencing_with_rioxarray(mosaic):

@@ -17,12 +17,12 @@ from scipy.interpolate import RegularGridInterpolator
 from ben_sen1_assets.demo_archive import BackscatterModel, build_product, demo_products
 from ben_sen1_assets.grid import tile_grid
 from ben_sen1_assets.grid.catalog import load_demo_catalog
-from ben_sen1_assets.sar import open_safe
+from ben_sen1_assets.sar import masks, open_safe
 from ben_sen1_assets.sar.chain import ChainResult, patches_window, process_scene_to_tile, tile_window
 from ben_sen1_assets.sar.config import DemConfig, ProcessingConfig
 from ben_sen1_assets.sar.dem import LocalDem
 from ben_sen1_assets.sar.errors import MissingFileError, SafeError
-from ben_sen1_assets.sar.geocoding import GeometryModel, geocode_grid
+from ben_sen1_assets.sar.geocoding import GeometryModel, RasterGrid, geocode_grid
 from ben_sen1_assets.sar.speckle import SpeckleFilter
 
 DEM_PATH = str(importlib.resources.files("ben_sen1_assets") / "data" / "dem" / "Rome-30m-DEM.tif")
@@ -74,8 +74,11 @@ def test_cog_on_the_tile_grid_window(default_run):
     assert valid and not errors and not warnings, (errors, warnings)
     # averaged overview levels down to ≤ 512 px, as GDAL's COG driver sizes them
     assert overviews and math.ceil(max(WINDOW.height, WINDOW.width) / overviews[-1]) <= 512
-    assert profile["dtype"] == "float32" and profile["count"] == 2 and math.isnan(profile["nodata"])
-    assert descriptions == ("VV", "VH")
+    assert profile["dtype"] == "float32" and profile["count"] == 4 and math.isnan(profile["nodata"])
+    assert descriptions == ("VV", "VH", "local_incidence_angle", "mask")
+    with rasterio.open(path) as ds:  # the mask's overviews keep whole bit values
+        small = ds.read(4, out_shape=(ds.height // 4, ds.width // 4))
+    assert np.array_equal(small, np.round(small))
     assert (profile["height"], profile["width"]) == (WINDOW.height, WINDOW.width)
     tile = ENTRY.tile
     assert profile["crs"].to_epsg() == tile.epsg == 32633
@@ -96,7 +99,7 @@ def test_cog_on_the_tile_grid_window(default_run):
 
 def test_values_plausible_and_valid_fraction(default_run):
     result, path = default_run
-    data, *_ = _read(path)
+    data = _read(path)[0][:2]
     finite = np.isfinite(data).all(axis=0)
     assert result.valid_fraction > MIN_VALID_FRACTION
     assert result.valid_fraction == pytest.approx(finite.mean(), abs=1e-12)
@@ -124,10 +127,11 @@ def test_two_blocks_equal_one_block(rome_a, default_run, tmp_path):
 
 def test_db_vs_linear(rome_a, default_run, tmp_path):
     _, path = default_run
-    db, *_ = _read(path)
+    db = _read(path)[0][:2]
     out = tmp_path / "linear.tif"
     r = process_scene_to_tile(rome_a, ENTRY.tile, out, window=WINDOW, config=CONFIG.replace(output_scale="linear"))
     lin, _, tags, *_ = _read(out)
+    lin = lin[:2]
     assert tags["units"] == "linear"
     # linear values are not clipped; the dB output applies the floor (−50 dB) where they are < 1e-5
     low = lin < 1e-5
@@ -166,6 +170,33 @@ def test_recovered_sigma0_matches_the_simulated_one(rome_a, tmp_path):
         expected = model.k_land * np.cos(np.radians(inc[ok])) ** model.n_land * model.pol_factor(pol)
         ratio_db = 10 * np.log10(lin[band][ok].mean() / expected.mean())
         assert abs(ratio_db) < 0.2, (pol, ratio_db)
+
+
+def test_incidence_and_mask_bands(rome_a, tmp_path):
+    """Every product carries the local incidence angle (degrees) and the mask (uint8 bits, in
+    float32): with nearest resampling and no filter, the noise bits are exactly the negative
+    (DN² < N) values, ``no_data`` exactly the NaN ones, ``dem_filled`` exactly the pixels the
+    Rome DEM has no height for (its edge: the window reaches past it)."""
+    config = CONFIG.replace(output_scale="linear", speckle_filter=SpeckleFilter("none"), resampling="nearest")
+    out = tmp_path / "layers.tif"
+    r = process_scene_to_tile(rome_a, ENTRY.tile, out, window=WINDOW, config=config)
+    data, _, tags, descriptions, *_ = _read(out)
+    vv, vh, lia, mask = data[0], data[1], data[2], data[3].astype(np.uint8)
+    assert np.array_equal(data[3], mask)  # whole numbers
+    assert json.loads(tags["mask_bits"]) == masks.mask_bits(("VV", "VH")) and tags["local_incidence_angle_units"] == "degree"
+    with np.errstate(invalid="ignore"):
+        for band, bit in ((vv, masks.NOISE_FIRST), (vh, masks.NOISE_SECOND)):
+            assert np.array_equal((mask & bit) > 0, band < 0)
+    assert (vh < 0).sum() > (vv < 0).sum() > 0  # VH is darker: more noise-dominated pixels
+    assert np.array_equal((mask & masks.NO_DATA) > 0, ~(np.isfinite(vv) & np.isfinite(vh)))
+    gap = ~np.isfinite(LocalDem(DEM_PATH)._read_raw(RasterGrid.of(ENTRY.tile).window(WINDOW)))
+    # GDAL's bilinear warp decides the DEM's last edge pixels by the warped extent: the chain
+    # reads the window with a halo, which may flip a few pixels on the DEM's edge
+    assert gap.sum() > 10_000 and (((mask & masks.DEM_FILLED) > 0) != gap).sum() <= 10
+    assert r.mask_fractions["dem_filled"] == pytest.approx(gap.mean(), abs=1e-5)
+    # Rome: near-far range incidence ≈ 44° there; the Alban Hills' slopes spread it
+    assert np.isfinite(lia).all() and 40 < np.median(lia) < 48 and lia.min() > 0 and lia.max() < 90
+    assert not (mask & (masks.SHADOW | masks.RTC_AREA_LOW)).any()
 
 
 def test_product_outside_the_tile_is_skipped_with_a_reason(rome_a, tmp_path):
@@ -208,8 +239,9 @@ def test_real_rome_sample_placeholder_pixels_give_all_nan(tmp_path):
     r = process_scene_to_tile(safe_path(S1B_2021_ROME), ENTRY.tile, out, window=w,
                               config=CONFIG.replace(polarisations=("VV",)))
     data, profile, tags, descriptions, *_ = _read(out)
-    assert r.covered and r.valid_fraction == 0.0 and np.isnan(data).all()
-    assert descriptions == ("VV",) and tags["source_product"] == S1B_2021_ROME
+    assert r.covered and r.valid_fraction == 0.0 and np.isnan(data[0]).all()
+    assert (data[2].astype(np.uint8) & masks.NO_DATA).all() and np.isfinite(data[1]).all()  # geometry known, no data
+    assert descriptions == ("VV", "local_incidence_angle", "mask") and tags["source_product"] == S1B_2021_ROME
     assert tags["relative_orbit"] == "22" and tags["start_time"] == "2021-12-23T05:11:22.594441Z"
 
 

@@ -114,6 +114,38 @@ def test_gap_policies(tmp_path):
         LocalDem(ROME_DEM, fill="zero")
 
 
+def test_read_grown_halo_beyond_the_dem():
+    """A window inside the Rome DEM with a halo reaching past it: the window equals a plain read
+    (the peer reprojection away from the DEM's edge), the halo's gaps stay NaN under
+    fill='error' (no exception: terrain outside the window only shades or folds onto it) and
+    are filled under 'nearest' (flagged as filled); a gap inside the window still raises."""
+    from rasterio.windows import Window
+
+    big = _utm_grid(size=1200, res=10.0)  # 12 km: wider than the ~11 km Rome DEM
+    ref = _reference_on(big)
+    ok = ndimage.binary_erosion(np.isfinite(ref), iterations=3)
+    r0 = 525  # mid-height; the first column where a 200 × 150 window lies wholly inside the DEM
+    c0 = next(c for c in range(1000) if ok[r0 : r0 + 150, c : c + 200].all())
+    window = Window(c0, r0, 200, 150)
+    halo_rows, halo_cols = 32, 64
+    heights, filled, datum = LocalDem(ROME_DEM).read_grown(big, window, halo_rows, halo_cols)
+    assert heights.shape == (150 + 64, 200 + 128) and datum == "EGM96"
+    inner = heights[32:-32, 64:-64]
+    # GDAL approximates the warp transformation within 0.01 DEM px over the warped extent:
+    # another extent moves heights by a few cm on slopes
+    np.testing.assert_allclose(inner, LocalDem(ROME_DEM).read(big, window).heights, atol=0.1)
+    grown = RasterGrid(UTM33, big.transform @ Affine.translation(c0 - 64, r0 - 32), heights.shape)
+    expected = _reference_on(grown)
+    core = ndimage.binary_erosion(np.isfinite(expected), iterations=2)
+    assert (~np.isfinite(heights)).sum() > 1000 and not filled.any()  # halo past the DEM: NaN
+    np.testing.assert_allclose(heights[core], expected[core], atol=1e-3)
+    near, near_filled, _ = LocalDem(ROME_DEM, fill="nearest").read_grown(big, window, halo_rows, halo_cols)
+    assert np.isfinite(near).all() and np.array_equal(near_filled, ~np.isfinite(heights))
+    outside = Window(5, 5, 50, 50)  # the grid's corner lies outside the DEM
+    with pytest.raises(DemGapError, match="have no DEM height"):
+        LocalDem(ROME_DEM).read_grown(big, outside, 16, 16)
+
+
 def test_constant_dem_only_when_asked():
     grid = _utm_grid(10)
     out = ConstantDem(120.5, vertical_datum="EGM96").read(grid)

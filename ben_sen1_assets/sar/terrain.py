@@ -1,0 +1,232 @@
+"""A tile block and its halo as the radar sees it: heights, GRD coordinates, ECEF geometry.
+
+The local incidence angle (:mod:`.incidence`), the layover/shadow mask (:mod:`.masks`) and terrain
+flattening (:mod:`.terrain_flattening`) all need, for every target pixel of a block, the same
+things: the DEM height (the same DEM, geoid and gap policy as the geocoding), the pixel's GRD
+(line, pixel), its position on the Earth (ECEF) and the sensor position at its zero-Doppler
+time. Layover, shadow and flattening also see terrain *outside* the block: a mountain 2 km away
+in range can hide a pixel or fold onto it. :func:`read_terrain_block` reads all of it once, for
+the block grown by a halo (:func:`halo_for`), so a block's results do not depend on where the
+blocks are cut.
+
+ECEF positions are not stored (three float64 per pixel would triple a block's memory): kernels
+rebuild them with :func:`ecef_at` from the height and the exact geodesy of a sub-grid every
+``step`` pixels, ``X = X₀ + (H + N)·n`` (X₀ the ellipsoid point, n its normal, N the geoid
+undulation; bilinear between sub-grid nodes, < 1 mm, as :mod:`.geocoding` does). The sensor
+position at zero Doppler and the ground azimuth spacing are solved exactly at the sub-grid
+nodes (at the node's DEM height) and interpolated bilinearly (the orbit is straight to < 1 mm
+over a node cell; a height changes the zero-Doppler time by far less than a line).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+from affine import Affine
+from rasterio.windows import Window
+
+from .geocoding import GeometryModel, RasterGrid, _subgrid_geodesy, zero_doppler
+
+#: largest ground distance, in units of the local relief, between two points that can shade or
+#: fold onto each other in IW (incidence 29°–46°): shadow reaches relief·tan θ ≤ 1.04·relief
+#: towards the sensor, layover relief/tan θ ≤ 1.81·relief away from it
+RELIEF_REACH = 2.0
+
+
+@dataclass(frozen=True)
+class Halo:
+    """Rows and columns added on each side of a block (multiples of the tie-point step)."""
+
+    rows: int
+    cols: int
+
+
+def range_direction(pixel: np.ndarray, row_px: float = 1.0, col_px: float = 1.0) -> tuple[float, float]:
+    """The ground-range direction in a target grid: the gradient (d/drow, d/dcol) of the GRD
+    pixel coordinate per target pixel (rows down), from that coordinate on a sub-sampled copy of
+    the grid (``row_px``/``col_px`` target pixels per array step). (0, 1) where undefined."""
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows/columns
+        dc = np.nanmedian(np.diff(pixel, axis=1)) / col_px if pixel.shape[1] > 1 else np.nan
+        dr = np.nanmedian(np.diff(pixel, axis=0)) / row_px if pixel.shape[0] > 1 else np.nan
+    dr = float(dr) if np.isfinite(dr) else 0.0
+    dc = float(dc) if np.isfinite(dc) else 0.0
+    if dr == 0.0 and dc == 0.0:
+        return 0.0, 1.0
+    return dr, dc
+
+
+def halo_for(relief_m: float, direction: tuple[float, float], pixel_size_m: float, step: int) -> Halo:
+    """The halo a block needs for terrain of ``relief_m`` (max − min height around it): the
+    ground reach :data:`RELIEF_REACH` × relief along the range ``direction`` (see
+    :func:`range_direction`), split into rows and columns, plus 2 px, rounded up to ``step``."""
+    reach = RELIEF_REACH * max(float(relief_m), 0.0) / pixel_size_m + 2.0
+    dr, dc = direction
+    norm = math.hypot(dr, dc)
+    sin_phi, cos_phi = abs(dr) / norm, abs(dc) / norm
+    up = lambda v: max(step, int(math.ceil(v / step)) * step)  # noqa: E731
+    return Halo(rows=up(reach * sin_phi + 2.0), cols=up(reach * cos_phi + 2.0))
+
+
+@dataclass
+class TerrainBlock:
+    """A block of a target grid grown by a halo (see the module docstring).
+
+    ``grid`` is the grown grid; ``rows``/``cols`` the block inside it. Arrays have the grown
+    grid's shape: ``heights`` (float32, above ``vertical_datum``; NaN only in the halo, where the
+    DEM has no height and the gap policy fills none), ``filled`` (bool: the height comes from the
+    gap policy), ``line``/``pixel`` (float32 GRD coordinates). Sub-grid arrays (every
+    ``step`` px): ``p0``/``nrm`` (ECEF ellipsoid point and normal), ``und`` (geoid undulation),
+    ``sensor`` (ECEF sensor position at the node's zero-Doppler time) and ``az_spacing``
+    (ground distance per GRD line at the node, m: the true azimuth footprint, not the nominal
+    10 m).
+    """
+
+    geometry: GeometryModel
+    grid: RasterGrid
+    rows: slice
+    cols: slice
+    heights: np.ndarray
+    filled: np.ndarray
+    vertical_datum: str
+    line: np.ndarray
+    pixel: np.ndarray
+    step: int
+    p0: np.ndarray
+    nrm: np.ndarray
+    und: np.ndarray
+    sensor: np.ndarray
+    az_spacing: np.ndarray
+
+    def inner(self, array: np.ndarray) -> np.ndarray:
+        """The block's part of a grown-grid array."""
+        return array[self.rows, self.cols]
+
+    @property
+    def offset(self) -> tuple[int, int]:
+        """(row, col) of the block's first pixel in the grown grid."""
+        return int(self.rows.start), int(self.cols.start)
+
+    @property
+    def block_shape(self) -> tuple[int, int]:
+        return int(self.rows.stop - self.rows.start), int(self.cols.stop - self.cols.start)
+
+
+def grown_grid(grid: RasterGrid, window: Window, halo: Halo) -> RasterGrid:
+    """``window`` of ``grid`` grown by ``halo`` on every side (may reach past the grid's edges)."""
+    r0, c0 = int(window.row_off) - halo.rows, int(window.col_off) - halo.cols
+    shape = (int(window.height) + 2 * halo.rows, int(window.width) + 2 * halo.cols)
+    return RasterGrid(grid.crs, grid.transform @ Affine.translation(c0, r0), shape)
+
+
+def _sensor_nodes(geometry: GeometryModel, p0, nrm, und, heights: np.ndarray, step: int):
+    """Sensor position and ground azimuth spacing at the sub-grid nodes (node's DEM height)."""
+    ny, nx = und.shape
+    rr = np.minimum(np.arange(ny) * step, heights.shape[0] - 1)
+    cc = np.minimum(np.arange(nx) * step, heights.shape[1] - 1)
+    h = heights[np.ix_(rr, cc)].astype(np.float64)
+    fallback = float(np.nanmedian(heights)) if np.isfinite(heights).any() else 0.0
+    h = np.where(np.isfinite(h), h, fallback)
+    x = p0 + ((h + und)[..., None]) * nrm
+    t, _, _ = zero_doppler(geometry, x)
+    t = np.where(np.isfinite(t), t, np.nanmedian(t))
+    orbit = geometry.orbit
+    pos, vel, acc = orbit.position(t), orbit.velocity(t), orbit.acceleration(t)
+    speed = np.linalg.norm(vel, axis=-1)
+    # the zero-Doppler plane through the sensor moves along V at |V| + (P − X)·A/|V| at the
+    # target (d/dt of the distance along V̂ from X to the plane (Y − P)·V = 0)
+    ground_speed = speed + np.einsum("...a,...a->...", pos - x, acc) / speed
+    return np.ascontiguousarray(pos), np.ascontiguousarray(ground_speed * geometry.azimuth_time_interval)
+
+
+def terrain_block(
+    geometry: GeometryModel,
+    grid,
+    window: Window,
+    halo: Halo,
+    heights: np.ndarray,
+    filled: np.ndarray,
+    vertical_datum: str,
+    line: np.ndarray,
+    pixel: np.ndarray,
+    geodesy_step: int = 16,
+) -> TerrainBlock:
+    """The :class:`TerrainBlock` of ``window`` of ``grid`` grown by ``halo``, from the grown
+    grid's heights (and ``filled`` mask) and GRD coordinates; prepares the sub-grid geometry."""
+    grown = grown_grid(RasterGrid.of(grid), window, halo)
+    p0, nrm, und = _subgrid_geodesy(grown, int(geodesy_step), vertical_datum)
+    sensor, az_spacing = _sensor_nodes(geometry, p0, nrm, und, heights, int(geodesy_step))
+    rows = slice(halo.rows, halo.rows + int(window.height))
+    cols = slice(halo.cols, halo.cols + int(window.width))
+    return TerrainBlock(geometry, grown, rows, cols, heights, filled, vertical_datum, line, pixel,
+                        int(geodesy_step), p0, nrm, und, sensor, az_spacing)
+
+
+def read_terrain_block(
+    geometry: GeometryModel,
+    dem,
+    grid,
+    window: Window,
+    halo: Halo,
+    geocode: Callable[[RasterGrid, np.ndarray, str], tuple[np.ndarray, np.ndarray]] | None = None,
+    geodesy_step: int = 16,
+) -> TerrainBlock:
+    """Read the DEM on ``window`` of ``grid`` grown by ``halo`` (gap policy as in
+    :meth:`.dem.DemSource.read_grown`), geocode it with ``geocode(grown grid, heights, datum)``
+    → (line, pixel) (default: the exact per-pixel solve) and build the :class:`TerrainBlock`."""
+    from .geocoding import geocode_grid
+
+    grid = RasterGrid.of(grid)
+    grown = grown_grid(grid, window, halo)
+    heights, filled, datum = dem.read_grown(grid, window, halo.rows, halo.cols)
+    if geocode is None:
+        geocode = lambda g, h, d: geocode_grid(geometry, g, h, d, geodesy_step=geodesy_step)  # noqa: E731
+    line, pixel = geocode(grown, heights, datum)
+    return terrain_block(geometry, grid, window, halo, heights, filled, datum, line, pixel, geodesy_step)
+
+
+# ------------------------------------------------------------------------------ numba helpers
+
+
+@numba.njit(cache=True, inline="always")
+def node_weights(i, j, step):
+    """Sub-grid cell (ci, cj) and bilinear weights of pixel (i, j) (fractional allowed)."""
+    inv = 1.0 / step
+    ci = int(i * inv)
+    cj = int(j * inv)
+    fi = i * inv - ci
+    fj = j * inv - cj
+    return ci, cj, (1.0 - fi) * (1.0 - fj), (1.0 - fi) * fj, fi * (1.0 - fj), fi * fj
+
+
+@numba.njit(cache=True, inline="always")
+def ecef_at(i, j, h, und, p0, nrm, step, out):
+    """ECEF position of pixel (i, j) at height ``h`` above the datum into ``out`` (3,)."""
+    ci, cj, w00, w01, w10, w11 = node_weights(i, j, step)
+    hell = h + (w00 * und[ci, cj] + w01 * und[ci, cj + 1] + w10 * und[ci + 1, cj] + w11 * und[ci + 1, cj + 1])
+    for a in range(3):
+        pa = w00 * p0[ci, cj, a] + w01 * p0[ci, cj + 1, a] + w10 * p0[ci + 1, cj, a] + w11 * p0[ci + 1, cj + 1, a]
+        na = (w00 * nrm[ci, cj, a] + w01 * nrm[ci, cj + 1, a] + w10 * nrm[ci + 1, cj, a]
+              + w11 * nrm[ci + 1, cj + 1, a])
+        out[a] = pa + hell * na
+
+
+@numba.njit(cache=True, inline="always")
+def node_interp3(i, j, field, step, out):
+    """Bilinear interpolation of a sub-grid vector field (ny, nx, 3) at pixel (i, j)."""
+    ci, cj, w00, w01, w10, w11 = node_weights(i, j, step)
+    for a in range(3):
+        out[a] = (w00 * field[ci, cj, a] + w01 * field[ci, cj + 1, a] + w10 * field[ci + 1, cj, a]
+                  + w11 * field[ci + 1, cj + 1, a])
+
+
+@numba.njit(cache=True, inline="always")
+def node_interp(i, j, field, step):
+    """Bilinear interpolation of a sub-grid scalar field (ny, nx) at pixel (i, j)."""
+    ci, cj, w00, w01, w10, w11 = node_weights(i, j, step)
+    return w00 * field[ci, cj] + w01 * field[ci, cj + 1] + w10 * field[ci + 1, cj] + w11 * field[ci + 1, cj + 1]

@@ -1,0 +1,236 @@
+"""Terrain flattening: γ0_T = β0 / (illuminated area normalised by the reference area).
+
+Method: D. Small, "Flattening Gamma: Radiometric Terrain Correction for SAR Imagery", IEEE TGRS
+49(8), 2011, with the facet area projection of G. H. X. Shiroma, M. Lavalle, S. M. Buckley,
+"An Area-Based Projection Algorithm for SAR Radiometric Terrain Correction and Geocoding",
+IEEE TGRS 60, 2022 (OPERA RTC-S1, isce3), on the DEM heights, geoid and gap policy that geocode
+the same pixels (:mod:`.terrain`).
+
+For a block of the target grid grown by its halo:
+
+1. **Facets.** Every cell between four neighbouring target pixel centres is a DEM facet with
+   corners X₀₀, X₀₁, X₁₀, X₁₁ (ECEF). Its area vector A = ½ (X₁₁ − X₀₀) × (X₀₁ − X₁₀) is exact
+   for a planar quadrilateral and the mean of its two triangles otherwise. Its illuminated area
+   in the plane perpendicular to the line of sight ŝ (from the facet to the sensor at zero
+   Doppler) is A_γ = max(A·ŝ, 0): a facet facing away is in shadow and illuminates nothing.
+2. **Reference area.** β0 is radar brightness per unit area of the radar (slant) plane: the area
+   of one GRD pixel there is A_β = Δaz · Δr, Δaz the ground distance per line (the true azimuth
+   footprint, from the orbit: |V| + (P − X)·A/|V| times the line interval; not the nominal 10 m)
+   and Δr the slant-range extent of one GRD pixel, spacing / (dg/dR) from the annotation's
+   slant-to-ground-range polynomials. Each facet contributes A_γ / A_β (at the facet).
+3. **Area projection into radar geometry.** A facet's corners have GRD (line, pixel) from the
+   geocoding; its footprint there is the quadrilateral between them. The facet is split into
+   k × k sub-facets (k = 2 × its extent in GRD pixels, 1…16: the footprint is sampled at least
+   every half pixel), each carrying 1/k² of the facet's contribution, placed at its bilinear
+   position inside the footprint and spread bilinearly over the four GRD pixels around it. Many
+   facets in one GRD pixel add up: layover. The accumulated array is the normalised area
+   A_γ/A_β of every GRD pixel; a slope facing the sensor gathers more area than flat ground.
+4. **Flattening.** On the target grid (same resampling as the image) γ0_T = β0 / area. Flat
+   terrain gives area = cot θ_e, so γ0_T = β0 · tan θ_e = σ0 / cos θ_e (the identity the tests
+   check). Where the area is below :data:`MIN_AREA_FRACTION` (5 %) of flat ground's, Small's
+   advice, the pixel is masked (NaN and :data:`.masks.RTC_AREA_LOW`), not divided.
+
+Speed: one parallel pass computes each facet's contribution; a second splats them, each thread
+owning a band of GRD lines (no atomics, no private copies of the accumulator).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from rasterio.windows import Window
+
+from .geocoding import resample_grd
+from .terrain import TerrainBlock, ecef_at, node_interp, node_interp3
+
+#: pixels whose normalised illuminated area is below this fraction of flat ground's are masked
+MIN_AREA_FRACTION = 0.05
+#: at most this many sub-facets per side of a facet (its footprint spans ≤ 8 GRD pixels there)
+MAX_SUBDIVISION = 16
+
+
+@numba.njit(cache=True, inline="always")
+def _srgr_derivative(cc_time, cc_sr0, cc_srgr, nearest, t, r):
+    """dg/dR of the slant → ground range polynomials at azimuth time t, slant range r."""
+    m = cc_time.size
+    k = cc_srgr.shape[1]
+    j = np.searchsorted(cc_time, t, side="right") - 1
+    if j < 0:
+        j0, j1, w = 0, 0, 0.0
+    elif j >= m - 1:
+        j0, j1, w = m - 1, m - 1, 0.0
+    else:
+        j0, j1 = j, j + 1
+        w = (t - cc_time[j0]) / (cc_time[j1] - cc_time[j0])
+    if nearest:
+        if w > 0.5:
+            j0 = j1
+        w = 0.0
+    sr0 = cc_sr0[j0] + w * (cc_sr0[j1] - cc_sr0[j0])
+    d = r - sr0
+    g = 0.0
+    for i in range(k - 1, 0, -1):
+        c = cc_srgr[j0, i] + w * (cc_srgr[j1, i] - cc_srgr[j0, i])
+        g = g * d + i * c
+    return g
+
+
+@numba.njit(cache=True, parallel=True)
+def _facets(heights, line, pixel, und, p0, nrm, sensor, az_spacing, step, cc_time, cc_sr0, cc_srgr, nearest,
+            dt_line, spacing, out, row_lines):
+    """Per facet (cell between 4 pixel centres): A_γ / A_β (0 where none); per facet row: the
+    min/max GRD line of its corners."""
+    H, W = heights.shape
+    for i in numba.prange(H - 1):
+        x00 = np.empty(3)
+        x01 = np.empty(3)
+        x10 = np.empty(3)
+        x11 = np.empty(3)
+        p = np.empty(3)
+        lo = np.inf
+        hi = -np.inf
+        for j in range(W - 1):
+            out[i, j] = 0.0
+            l00 = line[i, j]
+            l01 = line[i, j + 1]
+            l10 = line[i + 1, j]
+            l11 = line[i + 1, j + 1]
+            h00 = heights[i, j]
+            h01 = heights[i, j + 1]
+            h10 = heights[i + 1, j]
+            h11 = heights[i + 1, j + 1]
+            if not (np.isfinite(l00) and np.isfinite(l01) and np.isfinite(l10) and np.isfinite(l11)
+                    and np.isfinite(pixel[i, j]) and np.isfinite(pixel[i, j + 1])
+                    and np.isfinite(pixel[i + 1, j]) and np.isfinite(pixel[i + 1, j + 1])
+                    and np.isfinite(h00) and np.isfinite(h01) and np.isfinite(h10) and np.isfinite(h11)):
+                continue
+            ecef_at(i, j, h00, und, p0, nrm, step, x00)
+            ecef_at(i, j + 1, h01, und, p0, nrm, step, x01)
+            ecef_at(i + 1, j, h10, und, p0, nrm, step, x10)
+            ecef_at(i + 1, j + 1, h11, und, p0, nrm, step, x11)
+            d1x = x11[0] - x00[0]
+            d1y = x11[1] - x00[1]
+            d1z = x11[2] - x00[2]
+            d2x = x01[0] - x10[0]
+            d2y = x01[1] - x10[1]
+            d2z = x01[2] - x10[2]
+            ax = 0.5 * (d1y * d2z - d1z * d2y)
+            ay = 0.5 * (d1z * d2x - d1x * d2z)
+            az = 0.5 * (d1x * d2y - d1y * d2x)
+            ic = i + 0.5
+            jc = j + 0.5
+            node_interp3(ic, jc, sensor, step, p)
+            sx = p[0] - 0.25 * (x00[0] + x01[0] + x10[0] + x11[0])
+            sy = p[1] - 0.25 * (x00[1] + x01[1] + x10[1] + x11[1])
+            sz = p[2] - 0.25 * (x00[2] + x01[2] + x10[2] + x11[2])
+            r = np.sqrt(sx * sx + sy * sy + sz * sz)
+            gamma_area = (ax * sx + ay * sy + az * sz) / r
+            lmin = min(min(l00, l01), min(l10, l11))
+            lmax = max(max(l00, l01), max(l10, l11))
+            lo = min(lo, lmin)
+            hi = max(hi, lmax)
+            if gamma_area <= 0.0:
+                continue
+            t = 0.25 * (l00 + l01 + l10 + l11) * dt_line
+            dg_dr = _srgr_derivative(cc_time, cc_sr0, cc_srgr, nearest, t, r)
+            a_beta = node_interp(ic, jc, az_spacing, step) * spacing / dg_dr
+            out[i, j] = gamma_area / a_beta
+        row_lines[i, 0] = lo
+        row_lines[i, 1] = hi
+
+
+@numba.njit(cache=True, parallel=True)
+def _splat(contrib, line, pixel, row_lines, row_off, col_off, bands, acc):
+    """Spread every facet's contribution over the GRD pixels of its footprint; thread b owns
+    accumulator rows [bands[b], bands[b+1])."""
+    H1, W1 = contrib.shape
+    ah, aw = acc.shape
+    for b in numba.prange(bands.size - 1):
+        a0 = bands[b]
+        a1 = bands[b + 1]
+        for i in range(H1):
+            if not (row_lines[i, 1] - row_off + 1.0 >= a0 and row_lines[i, 0] - row_off - 1.0 < a1):
+                continue
+            for j in range(W1):
+                g = contrib[i, j]
+                if not g > 0.0:
+                    continue
+                l00 = line[i, j] - row_off
+                l01 = line[i, j + 1] - row_off
+                l10 = line[i + 1, j] - row_off
+                l11 = line[i + 1, j + 1] - row_off
+                if max(max(l00, l01), max(l10, l11)) + 1.0 < a0 or min(min(l00, l01), min(l10, l11)) - 1.0 >= a1:
+                    continue
+                q00 = pixel[i, j] - col_off
+                q01 = pixel[i, j + 1] - col_off
+                q10 = pixel[i + 1, j] - col_off
+                q11 = pixel[i + 1, j + 1] - col_off
+                ext = max(max(abs(l01 - l00), abs(l10 - l00)), max(abs(l11 - l00), abs(l01 - l10)))
+                ext = max(ext, max(max(abs(q01 - q00), abs(q10 - q00)), max(abs(q11 - q00), abs(q01 - q10))))
+                k = int(np.ceil(2.0 * ext))
+                k = min(max(k, 1), 16)
+                wsub = g / (k * k)
+                for u in range(k):
+                    fu = (u + 0.5) / k
+                    for v in range(k):
+                        fv = (v + 0.5) / k
+                        w00 = (1.0 - fu) * (1.0 - fv)
+                        w01 = (1.0 - fu) * fv
+                        w10 = fu * (1.0 - fv)
+                        w11 = fu * fv
+                        ll = w00 * l00 + w01 * l01 + w10 * l10 + w11 * l11
+                        pp = w00 * q00 + w01 * q01 + w10 * q10 + w11 * q11
+                        r0 = int(np.floor(ll))
+                        c0 = int(np.floor(pp))
+                        fr = ll - r0
+                        fc = pp - c0
+                        for dr in range(2):
+                            rr = r0 + dr
+                            if rr < a0 or rr >= a1 or rr < 0 or rr >= ah:
+                                continue
+                            wr = fr if dr == 1 else 1.0 - fr
+                            for dc in range(2):
+                                cc = c0 + dc
+                                if cc < 0 or cc >= aw:
+                                    continue
+                                wc = fc if dc == 1 else 1.0 - fc
+                                acc[rr, cc] += wsub * wr * wc
+
+
+def normalised_area(block: TerrainBlock, window: Window) -> np.ndarray:
+    """The normalised illuminated area A_γ/A_β (float32) of the GRD pixels of ``window``,
+    accumulated from every facet of the block and its halo (see the module docstring)."""
+    geo = block.geometry
+    heights = np.ascontiguousarray(block.heights, dtype=np.float32)
+    line = np.ascontiguousarray(block.line, dtype=np.float32)
+    pixel = np.ascontiguousarray(block.pixel, dtype=np.float32)
+    H, W = heights.shape
+    contrib = np.empty((max(H - 1, 0), max(W - 1, 0)), np.float32)
+    row_lines = np.full((max(H - 1, 0), 2), np.nan)
+    _facets(heights, line, pixel, block.und, block.p0, block.nrm, block.sensor, block.az_spacing, block.step,
+            geo.cc_time, geo.cc_sr0, geo.cc_srgr, geo.srgr == "nearest", geo.azimuth_time_interval,
+            geo.range_pixel_spacing, contrib, row_lines)
+    ah, aw = int(window.height), int(window.width)
+    acc = np.zeros((ah, aw), np.float64)
+    n = max(1, min(ah, 4 * numba.get_num_threads()))
+    bands = np.linspace(0, ah, n + 1).round().astype(np.int64)
+    _splat(contrib, line, pixel, row_lines, float(window.row_off), float(window.col_off), bands, acc)
+    return acc.astype(np.float32)
+
+
+def flatten(beta0: np.ndarray, area: np.ndarray, ellipsoid_incidence_deg: np.ndarray,
+            min_fraction: float = MIN_AREA_FRACTION) -> tuple[np.ndarray, np.ndarray]:
+    """(γ0_T, low) on the target grid: ``beta0 / area``, NaN where the normalised ``area`` is
+    below ``min_fraction`` of flat ground's (cot θ_e) — ``low`` marks those pixels (bool)."""
+    flat = 1.0 / np.tan(np.radians(ellipsoid_incidence_deg.astype(np.float64)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        low = ~(area >= min_fraction * flat) & np.isfinite(area) & np.isfinite(flat)
+        out = (beta0 / area).astype(np.float32)
+    out[low | ~np.isfinite(area)] = np.nan
+    return out, low
+
+
+def area_on_grid(area: np.ndarray, window: Window, line: np.ndarray, pixel: np.ndarray, method: str) -> np.ndarray:
+    """The normalised area at the target pixels (GRD coordinates ``line``/``pixel``), resampled
+    like the image (``method``)."""
+    return resample_grd(area, window, line, pixel, method)
