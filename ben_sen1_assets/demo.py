@@ -15,29 +15,18 @@ import warnings
 from ben_sen1_assets.settings import load_settings
 
 
-# the demo instance: no telemetry; pools cap concurrent downloads per provider and CPU-heavy
-# SAR steps (2 cores: one at a time) across all runs, including backfills launched from the UI
-INSTANCE_YAML = """\
-telemetry:
-  enabled: false
-concurrency:
-  pools:
-    default_limit: 1
-  runs:
-    max_concurrent_runs: 2
-"""
-
-
 def main() -> int:
     settings = load_settings()
     dagster_home = settings.home / "dagster_home"
     dagster_home.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("DAGSTER_HOME", str(dagster_home))
-    instance_yaml = dagster_home / "dagster.yaml"
-    if not instance_yaml.exists():
-        instance_yaml.write_text(INSTANCE_YAML)
-
     import dagster as dg
+
+    from ben_sen1_assets.instance import reap_dead_runs, run_host_tags, write_instance_yaml
+
+    # the project's instance: pools (downloads per provider, CPU-heavy steps: one at a time on
+    # 2 cores) and run monitoring, so that a killed run never holds a pool slot for ever
+    write_instance_yaml(os.environ["DAGSTER_HOME"])
 
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     warnings.filterwarnings("ignore", category=dg.PreviewWarning)
@@ -57,18 +46,21 @@ def main() -> int:
               f"in {settings.archive} [{time.perf_counter() - started:.1f} s]")
 
     instance = dg.DagsterInstance.get()
+    # no daemon watches `make demo`: runs whose process was killed are failed here, slots freed
+    for run_id in reap_dead_runs(instance):
+        print(f"  run {run_id}: its process is gone (killed?); marked failed, its pool slots freed")
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     failed = False
     for key in TILE_CATALOG.keys():
         t0 = time.perf_counter()
         result = defs.resolve_job_def("tile_job").execute_in_process(
-            partition_key=key, instance=instance, tags={**tile_run_tags(key), "ben_sen1/demo": "true"},
-            raise_on_error=False, run_config=quiet,
+            partition_key=key, instance=instance, raise_on_error=False, run_config=quiet,
+            tags={**tile_run_tags(key), "ben_sen1/demo": "true", **run_host_tags(in_this_process=True)},
         )
         failed |= not _report(key, result, time.perf_counter() - t0)
     t0 = time.perf_counter()
     result = defs.resolve_job_def("datasets_job").execute_in_process(
-        instance=instance, raise_on_error=False, run_config=quiet
+        instance=instance, raise_on_error=False, run_config=quiet, tags=run_host_tags(in_this_process=True)
     )
     failed |= not _report("cross-tile (s1s2_mapping, bigearthnet_export)", result, time.perf_counter() - t0)
 

@@ -249,7 +249,9 @@ class ObjectLock(_BaseLock):
         info, etag = self._read()
         if info is None:
             return True
-        if float(info.get("expires_at", 0)) > time.time():
+        pid, host = info.get("pid"), info.get("host")
+        holder_dead = bool(pid) and host == socket.gethostname() and not _pid_alive(int(pid))
+        if float(info.get("expires_at", 0)) > time.time() and not holder_dead:
             return False
         bucket, key = self._split()
         try:

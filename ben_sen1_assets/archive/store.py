@@ -33,7 +33,6 @@ import shutil
 import stat
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -54,6 +53,7 @@ from .errors import (
 )
 from .locks import FileLock, ObjectLock
 from .records import ProductRecord, parse_product_name, strip_product_suffix
+from ..formats.staging import temp_sibling
 from .verify import VERIFIER_VERSION, Verification, verify_product_zip
 
 logger = logging.getLogger(__name__)
@@ -194,7 +194,7 @@ class ProductStore:
         data = verification.to_json().encode()
         if self.is_local:
             Path(key).parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(key).with_name(f".{Path(key).name}.{uuid.uuid4().hex[:8]}.tmp")
+            tmp = temp_sibling(Path(key))
             tmp.write_bytes(data)
             os.replace(tmp, key)
         else:

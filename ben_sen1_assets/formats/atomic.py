@@ -1,7 +1,8 @@
 """Atomic writes to a local folder or an object store, through universal_pathlib paths.
 
 A reader must never find a half-written output at its final path. Everything is first written to
-a private local staging location and only then published:
+a private local staging location and only then published (temporary names carry their owner
+process, so that the next writer removes what a killed one left: :mod:`.staging`):
 
 * local files: ``os.replace`` of a sibling temporary file (atomic on POSIX);
 * local folders (Zarr): the staged folder is renamed into place; an older version is moved aside
@@ -17,12 +18,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from upath import UPath
+
+from .staging import new_dir, temp_sibling
 
 LOCAL_PROTOCOLS = ("", "file", "local")
 
@@ -44,7 +45,7 @@ def atomic_file(path: UPath, suffix: str = "") -> Iterator[Path]:
     if is_local(path):
         final = local_path(path)
         final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:12]}.tmp{suffix}")
+        tmp = temp_sibling(final, "tmp", suffix)
         try:
             yield tmp
             os.replace(tmp, final)
@@ -52,10 +53,13 @@ def atomic_file(path: UPath, suffix: str = "") -> Iterator[Path]:
             tmp.unlink(missing_ok=True)
         return
 
-    with tempfile.TemporaryDirectory(prefix="ben_sen1_stage_") as stage:
-        tmp = Path(stage) / f"{path.name}{suffix}"
+    stage = new_dir("ben_sen1_stage_")
+    try:
+        tmp = stage / f"{path.name}{suffix}"
         yield tmp
         path.fs.put_file(str(tmp), path.path)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -68,11 +72,11 @@ def atomic_directory(path: UPath, root_file: str = "zarr.json") -> Iterator[Path
     if is_local(path):
         final = local_path(path)
         final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:12]}.tmp")
+        tmp = temp_sibling(final, "tmp")
         try:
             yield tmp
             if final.exists():
-                old = final.with_name(f".{final.name}.{uuid.uuid4().hex[:12]}.old")
+                old = temp_sibling(final, "old")
                 os.replace(final, old)
                 os.replace(tmp, final)
                 shutil.rmtree(old, ignore_errors=True)
@@ -83,10 +87,13 @@ def atomic_directory(path: UPath, root_file: str = "zarr.json") -> Iterator[Path
                 shutil.rmtree(tmp, ignore_errors=True)
         return
 
-    with tempfile.TemporaryDirectory(prefix="ben_sen1_stage_") as stage:
-        tmp = Path(stage) / path.name
+    stage = new_dir("ben_sen1_stage_")
+    try:
+        tmp = stage / path.name
         yield tmp
         _publish_directory(tmp, path, root_file)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def _publish_directory(local_dir: Path, path: UPath, root_file: str) -> None:

@@ -110,10 +110,11 @@ STAGING_PREFIX = "ben_sen1_staged_"
 
 
 def new_staging_dir() -> Path:
-    """A private local folder for rasters a producer hands over to be published (then removed)."""
-    import tempfile
+    """A private local folder for rasters a producer hands over to be published (then removed;
+    one left by a killed process is removed by the next call, see ``formats.staging``)."""
+    from .staging import new_dir
 
-    return Path(tempfile.mkdtemp(prefix=STAGING_PREFIX))
+    return new_dir(STAGING_PREFIX)
 
 
 def discard_staged(items) -> None:

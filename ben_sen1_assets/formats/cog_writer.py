@@ -23,13 +23,13 @@ uncompressed image.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from ben_sen1_assets.formats.atomic import atomic_file
+from ben_sen1_assets.formats.staging import new_dir
 
 BLOCKSIZE = 512
 # GDAL COG driver creation options. ZSTD level 1 + predictor: as small as DEFLATE with the float
@@ -116,7 +116,7 @@ class CogWriter:
         self.gdal_cache_mb = int(gdal_cache_mb)
         self.categorical = tuple(int(b) for b in categorical)  # 0-based bands of codes/bits
         self._averaged = np.issubdtype(self.dtype, np.floating)
-        self._stage = Path(tempfile.mkdtemp(prefix="ben_sen1_cog_"))
+        self._stage = new_dir("ben_sen1_cog_")  # named after this process: swept if it is killed
         self._profile = dict(driver="GTiff", count=self.count, dtype=self.dtype.name,
                              crs=crs if isinstance(crs, CRS) else CRS.from_user_input(crs), transform=transform,
                              nodata=nodata, interleave="band", BIGTIFF="IF_SAFER")

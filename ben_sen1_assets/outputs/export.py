@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -36,6 +35,7 @@ import rasterio
 import xarray as xr
 from upath import UPath
 
+from ben_sen1_assets.formats import staging
 from ben_sen1_assets.formats.atomic import is_local, local_path
 from ben_sen1_assets.formats.zarr_store import open_zarr
 from ben_sen1_assets.grid.catalog import bigearthnet_patch_table
@@ -146,10 +146,10 @@ def _stage_dir(root: UPath) -> Path:
     if is_local(root):
         final = local_path(root)
         final.parent.mkdir(parents=True, exist_ok=True)
-        stage = final.with_name(f".{final.name}.{uuid.uuid4().hex[:12]}.stage")
+        stage = staging.temp_sibling(final, "stage")
         stage.mkdir()
         return stage
-    return Path(tempfile.mkdtemp(prefix="ben_sen1_export_"))
+    return staging.new_dir("ben_sen1_export_")
 
 
 def _publish(stage: Path, root: UPath, folders: list[str], last_suffix: str) -> None:

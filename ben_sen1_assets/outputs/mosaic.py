@@ -66,6 +66,7 @@ from rasterio.windows import Window
 from upath import UPath
 
 from ben_sen1_assets.formats.cog import open_raster, write_cog
+from ben_sen1_assets.formats import staging
 from ben_sen1_assets.grid.patches import N_PATCHES_PER_SIDE, PATCH_SIZE_PX
 from ben_sen1_assets.grid.tile import RESOLUTION_M, TILE_SIZE_PX, TileGrid, tile_grid
 
@@ -339,7 +340,7 @@ def mosaic_tile(
         )
 
     n_valid = 0
-    with rasterio.Env(**gdal_env()), tempfile.TemporaryDirectory(prefix="ben_sen1_mosaic_") as tmpdir:
+    with rasterio.Env(**gdal_env()), tempfile.TemporaryDirectory(prefix=staging.prefix("ben_sen1_mosaic_")) as tmpdir:
         plain = Path(tmpdir) / "mosaic.tif"
         profile = dict(
             driver="GTiff", count=5 if layers else 3, dtype="float32", width=win.width, height=win.height,

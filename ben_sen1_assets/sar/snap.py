@@ -117,6 +117,7 @@ import shapely.wkt
 from affine import Affine
 from rasterio.windows import Window
 
+from ..formats import staging
 from .config import ConfigError, DemConfig, ProcessingConfig
 from .errors import SafeError
 
@@ -658,7 +659,7 @@ def run_graph(
     if not outputs:
         raise SnapError("graph has no Write node: nothing would be produced")
     exe = Path(gpt) if gpt is not None else find_gpt()
-    tmp = tempfile.TemporaryDirectory(prefix="ben_sen1_snap_") if workdir is None else None
+    tmp = tempfile.TemporaryDirectory(prefix=staging.prefix("ben_sen1_snap_")) if workdir is None else None
     wd = Path(tmp.name if tmp is not None else workdir)
     wd.mkdir(parents=True, exist_ok=True)
     try:
@@ -992,7 +993,7 @@ class SnapProcessor:
                           band_valid_fraction={p: 0.0 for p in config.polarisations},
                           reason=f"{name}: the product footprint does not intersect the target window {tile_win}")
 
-        tmp = tempfile.TemporaryDirectory(prefix="ben_sen1_snap_") if self.workdir is None else None
+        tmp = tempfile.TemporaryDirectory(prefix=staging.prefix("ben_sen1_snap_")) if self.workdir is None else None
         wd = Path(tmp.name) if tmp is not None else Path(self.workdir) / f"snap-{uuid.uuid4().hex[:12]}"
         try:
             wd.mkdir(parents=True, exist_ok=True)

@@ -358,3 +358,25 @@ def test_s3_bucket_that_does_not_exist_fails_at_once(tmp_path, product, product_
     with pytest.raises(StorageError, match="no-such-bucket-here/products: cannot take the product lock"):
         store.fetch(_record(srv.url, product), Downloader(policy=FAST))
     assert srv.requests == []
+
+
+def test_object_lock_of_a_dead_process_on_this_host_is_broken_at_once(moto_s3):
+    """A run killed while downloading into an S3 store does not hold the product for the lease's
+    10 minutes: on the same host its dead process is recognised at once."""
+    import socket
+
+    fs = s3fs.S3FileSystem(**moto_s3)
+    path = f"products-bucket/{uuid.uuid4().hex}/.locks/x.lock"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    fs.pipe_file(path, json.dumps({"owner": "killed", "host": socket.gethostname(), "pid": int(dead.stdout),
+                                   "created": time.time(), "expires_at": time.time() + 600}).encode())
+    lock = ObjectLock(fs, path, stale_after=600, heartbeat=None, poll=0.05)
+    t0 = time.monotonic()
+    lock.acquire(timeout=5)
+    assert time.monotonic() - t0 < 2 and json.loads(fs.cat_file(path))["owner"] == lock.token
+    lock.release()
+    # a live holder elsewhere keeps its lease
+    fs.pipe_file(path, json.dumps({"owner": "other", "host": "another-host", "pid": 1,
+                                   "created": time.time(), "expires_at": time.time() + 600}).encode())
+    with pytest.raises(LockTimeoutError):
+        ObjectLock(fs, path, stale_after=600, heartbeat=None, poll=0.05).acquire(timeout=0.5)
