@@ -7,7 +7,6 @@ from pyproj import CRS
 
 import json
 
-from upath import UPath
 
 from ben_sen1_assets.archive.download import file_checksums
 import numpy as np
@@ -17,6 +16,7 @@ from ben_sen1_assets.assets.patches import patches
 from ben_sen1_assets.assets.raw_s1_safe import raw_s1_safe
 from ben_sen1_assets.assets.s1_product_selection import s1_product_selection
 from ben_sen1_assets.assets.tile_footprints import tile_footprints
+from ben_sen1_assets.resources.archives import ProductStoreResource
 from ben_sen1_assets.resources.selection import SelectionRulesResource
 from ben_sen1_assets.resources.tile_catalog import TileCatalogResource
 from ben_sen1_assets.sar.errors import SafeError
@@ -102,20 +102,24 @@ def patch_coverage(
 
 
 @dg.asset_check(asset=raw_s1_safe, blocking=True, partitions_def=tile_partitions)
-def products_verified(raw_s1_safe: gpd.GeoDataFrame) -> dg.AssetCheckResult:
-    """Every stored product matches its catalog checksums, its manifest reads, and the
-    polarisations it was chosen for are present."""
+def products_verified(raw_s1_safe: gpd.GeoDataFrame, product_store: ProductStoreResource) -> dg.AssetCheckResult:
+    """Every stored product was verified on ingestion (its record is in the store), matches its
+    catalog checksums, its manifest reads, and the polarisations it was chosen for are present."""
+    store = product_store.store()
+    options = store.storage_options
     problems: list[str] = []
     for _, row in raw_s1_safe.iterrows():
-        path = UPath(row["store_path"])
+        path = row["store_path"]
         expected = json.loads(row["checksums"])
         try:
+            if store.verification(row["name"]) is None:
+                problems.append(f"{row['name']}: no record of its verification on ingestion in {store.base}")
             if expected:
-                actual = file_checksums(path, tuple(expected))
+                actual = file_checksums(path, tuple(expected), options)
                 for algorithm, value in expected.items():
                     if actual.get(algorithm) != value:
                         problems.append(f"{row['name']}: {algorithm} {actual.get(algorithm)} != catalog {value}")
-            with open_safe(str(path)) as product:
+            with open_safe(path, options) as product:
                 missing = set(str(row["polarisations"]).split("&")) - set(product.available_polarisations)
                 if missing:
                     problems.append(f"{row['name']}: polarisations {sorted(missing)} missing")

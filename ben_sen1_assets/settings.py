@@ -12,7 +12,9 @@ variable                   TOML key            meaning
 ``BEN_SEN1_STORAGE``       ``storage``         base path of asset storage: a folder or an fsspec
                                                URL (``s3://bucket/prefix``); default ``<home>/storage``
 ``BEN_SEN1_STORAGE_OPTIONS``  ``storage_options``  fsspec options (JSON object in the variable),
-                                               e.g. ``{"endpoint_url": "http://127.0.0.1:9000"}``
+                                               e.g. ``{"endpoint_url": "http://127.0.0.1:9000"}``;
+                                               no credentials (refused: the ``AWS_*`` & co.
+                                               variables of the storage library instead)
 ``BEN_SEN1_CATALOG``       ``catalog``         ``demo`` (default), ``bigearthnet``, or a path to a
                                                user's tile catalog CSV
 ``BEN_SEN1_ARCHIVE``       ``archive``         local archive folder of SAFE products (default
@@ -93,6 +95,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     options = values.get("storage_options", {})
     if not isinstance(options, dict):
         raise SettingsError(f"storage_options must be a mapping, got {type(options).__name__}")
+    check_no_credentials(options, f"{ENV_PREFIX}STORAGE_OPTIONS")
 
     home = Path(values.get("home") or Path.cwd() / ".ben_sen1").expanduser().absolute()
     return Settings(
@@ -105,6 +108,44 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         executor=_check_choice("executor", str(values.get("executor") or "multiprocess"), EXECUTORS),
         provider=_check_choice("provider", str(values.get("provider") or "local"), PROVIDERS),
     )
+
+
+#: option names that hold credentials (any case; also as parts of a name, e.g. ``aws_secret_access_key``)
+CREDENTIAL_WORDS = ("secret", "password", "passwd", "token", "credential", "connection_string", "sas")
+CREDENTIAL_NAMES = ("key", "access_key", "access_key_id", "account_key", "aws_access_key_id", "client_id",
+                    "ssecustomerkey", "private_key", "auth")
+#: where the storage libraries take credentials from instead (their standard provider chains)
+CREDENTIAL_SOURCES = (
+    "s3://: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), or AWS_PROFILE / an instance role; "
+    "gs://: GOOGLE_APPLICATION_CREDENTIALS; az://: AZURE_STORAGE_ACCOUNT_NAME with AZURE_STORAGE_ACCOUNT_KEY "
+    "or AZURE_STORAGE_CONNECTION_STRING"
+)
+
+
+def credential_keys(options: Any, path: str = "") -> list[str]:
+    """Dotted names of the entries of ``options`` (nested mappings included) that hold credentials."""
+    found = []
+    if isinstance(options, dict):
+        for key, value in options.items():
+            name = str(key).lower()
+            dotted = f"{path}.{key}" if path else str(key)
+            if name in CREDENTIAL_NAMES or any(word in name for word in CREDENTIAL_WORDS):
+                found.append(dotted)
+            else:
+                found.extend(credential_keys(value, dotted))
+    return found
+
+
+def check_no_credentials(options: Any, where: str) -> None:
+    """Refuse credentials in storage options: given there they would be stored in every run's
+    snapshot in the Dagster instance. The message names the keys, never their values."""
+    keys = credential_keys(options)
+    if keys:
+        raise SettingsError(
+            f"{where} holds credentials ({', '.join(keys)}); they would be stored in clear in every run's "
+            f"configuration in the Dagster instance. Remove them and set the storage library's own environment "
+            f"variables instead ({CREDENTIAL_SOURCES})"
+        )
 
 
 EXECUTORS = ("multiprocess", "in_process", "dask", "k8s", "celery")

@@ -38,7 +38,7 @@ def s3_bucket(s3_server):
     """A fresh bucket on the loopback S3 server; yields (base URL, fsspec storage options)."""
     import s3fs
 
-    options = {"endpoint_url": s3_server, "key": "testing", "secret": "testing"}
+    options = {"endpoint_url": s3_server}  # credentials: the AWS_* variables s3_server set
     fs = s3fs.S3FileSystem(**options)
     bucket = f"ben-{uuid.uuid4().hex[:10]}"
     fs.mkdir(bucket)

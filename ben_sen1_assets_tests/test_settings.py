@@ -51,3 +51,42 @@ def test_unknown_key_in_file(tmp_path: Path) -> None:
     config.write_text('[ben_sen1]\nstorrage = "x"\n')
     with pytest.raises(SettingsError, match="unknown keys \\['storrage'\\]"):
         load_settings({"BEN_SEN1_CONFIG": str(config)})
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"key": "AKIAEXAMPLE0001", "secret": "s3cr3t-value-0001"}, "key, secret"),
+        ({"client_kwargs": {"aws_secret_access_key": "s3cr3t-value-0001", "endpoint_url": "http://x"}},
+         "client_kwargs.aws_secret_access_key"),
+        ({"token": "s3cr3t-value-0001"}, "token"),
+        ({"account_name": "acct", "account_key": "s3cr3t-value-0001"}, "account_key"),
+        ({"connection_string": "AccountKey=s3cr3t-value-0001"}, "connection_string"),
+    ],
+)
+def test_credentials_in_storage_options_are_refused(options: dict, named: str, tmp_path: Path) -> None:
+    """They would be stored in clear in every run's snapshot: the message names the keys and
+    the variables to use, never the values."""
+    import json
+
+    with pytest.raises(SettingsError) as err:
+        load_settings({"BEN_SEN1_STORAGE_OPTIONS": json.dumps(options)})
+    message = str(err.value)
+    assert f"BEN_SEN1_STORAGE_OPTIONS holds credentials ({named})" in message
+    assert "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY" in message and "s3cr3t" not in message and "AKIA" not in message
+    config = tmp_path / "ben.toml"
+    config.write_text('[ben_sen1]\nstorage_options = { endpoint_url = "http://x", secret = "s3cr3t-value-0001" }\n')
+    with pytest.raises(SettingsError, match=r"holds credentials \(secret\)"):
+        load_settings({"BEN_SEN1_CONFIG": str(config)})
+
+
+def test_resources_refuse_credentials_in_their_config() -> None:
+    from ben_sen1_assets.resources.archives import ProductStoreResource
+    from ben_sen1_assets.resources.io_managers import GeoParquetIOManagerFactory
+
+    with pytest.raises(Exception, match=r"storage_options of the asset storage holds credentials \(key, secret\)"):
+        GeoParquetIOManagerFactory(base_path="s3://b/p", storage_options={"key": "AKIA1", "secret": "s3cr3t"})
+    with pytest.raises(Exception, match=r"storage_options of the product store holds credentials \(token\)"):
+        ProductStoreResource(base_path="s3://b/p", storage_options={"token": "s3cr3t"})
+    # what is not a credential passes
+    GeoParquetIOManagerFactory(base_path="s3://b/p", storage_options={"endpoint_url": "http://x", "anon": False})

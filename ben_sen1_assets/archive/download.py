@@ -215,10 +215,15 @@ def _hasher(algorithm: str):
         return None
 
 
-def file_checksums(path: str | os.PathLike, algorithms: tuple[str, ...] = ("MD5", "BLAKE3")) -> dict[str, str]:
-    """Hex digests of a file for the given algorithms, in one pass (unknown algorithms skipped)."""
+def file_checksums(
+    path: str | os.PathLike, algorithms: tuple[str, ...] = ("MD5", "BLAKE3"), storage_options: Mapping | None = None
+) -> dict[str, str]:
+    """Hex digests of a file (local, or any fsspec URL with ``storage_options``) for the given
+    algorithms, in one pass (unknown algorithms skipped)."""
+    import fsspec
+
     hashers = {a.upper(): h for a in algorithms if (h := _hasher(a)) is not None}
-    with open(path, "rb") as f:
+    with fsspec.open(os.fspath(path) if not hasattr(path, "protocol") else str(path), "rb", **dict(storage_options or {})) as f:
         while chunk := f.read(8 * _MB):
             for h in hashers.values():
                 h.update(chunk)

@@ -12,6 +12,7 @@ from ben_sen1_assets.assets.metadata import markdown_table
 from ben_sen1_assets.failures import classified
 from ben_sen1_assets.formats.cog import new_staging_dir
 from ben_sen1_assets.partitions import tile_partitions
+from ben_sen1_assets.resources.archives import ProductStoreResource
 from ben_sen1_assets.resources.processing import SarProcessingResource
 from ben_sen1_assets.resources.tile_catalog import TileCatalogResource
 from ben_sen1_assets.sar.chain import tile_window
@@ -32,6 +33,7 @@ def preprocessed_s1(
     raw_s1_safe: gpd.GeoDataFrame,
     tile_catalog: TileCatalogResource,
     sar_processing: SarProcessingResource,
+    product_store: ProductStoreResource,
 ) -> dict[str, Path]:
     """Each chosen product through the whole chain, straight onto the S2 tile grid.
 
@@ -65,6 +67,7 @@ def preprocessed_s1(
                 window=window,
                 config=config,
                 progress=lambda fraction, message, name=name: context.log.debug(f"{name}: {fraction:.0%} {message}"),
+                storage_options=product_store.storage_options,  # an s3:// store's endpoint (keys: AWS_*)
                 dem_store=sar_processing.dem_store or None,
                 block_rows=sar_processing.block_rows,
             )

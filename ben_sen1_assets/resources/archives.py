@@ -8,13 +8,13 @@ Which catalog is a setting (``BEN_SEN1_PROVIDER``: ``local`` by default, ``cdse`
 from __future__ import annotations
 
 import dagster as dg
-from pydantic import Field, PrivateAttr
+from pydantic import Field, PrivateAttr, field_validator
 
 from ben_sen1_assets.archive import Catalog, Downloader, ProductStore, RetryPolicy
 from ben_sen1_assets.archive.credentials import Credentials
 from ben_sen1_assets.archive.errors import AuthError
 
-from ben_sen1_assets.settings import PROVIDERS
+from ben_sen1_assets.settings import PROVIDERS, check_no_credentials
 
 
 class S1CatalogResource(dg.ConfigurableResource):
@@ -118,7 +118,14 @@ class ProductStoreResource(dg.ConfigurableResource):
     """The shared store of raw products, keyed by product name, for all tiles."""
 
     base_path: str = Field(description="folder or fsspec URL (s3://bucket/products)")
-    storage_options: dict = Field(default={}, description="fsspec options, e.g. endpoint_url")
+    storage_options: dict = Field(default={}, description="fsspec options, e.g. endpoint_url; no credentials")
+
+    @field_validator("storage_options")
+    @classmethod
+    def _no_credentials(cls, options: dict) -> dict:
+        # resource config is stored in every run's snapshot in the instance: never a secret
+        check_no_credentials(options, "storage_options of the product store")
+        return options
     lock_timeout_s: float | None = Field(default=None, description="give up waiting for another run's download")
 
     def store(self) -> ProductStore:

@@ -15,11 +15,12 @@ from typing import Any
 import dagster as dg
 import geopandas as gpd
 import xarray as xr
-from pydantic import Field
+from pydantic import Field, field_validator
 from upath import UPath
 
 from ben_sen1_assets.failures import storage_writes
 from ben_sen1_assets.formats.atomic import atomic_file
+from ben_sen1_assets.settings import check_no_credentials
 from ben_sen1_assets.formats.cog import (
     Raster,
     discard_staged,
@@ -127,7 +128,16 @@ class CogIOManager(dg.UPathIOManager):
 
 class _UPathIOManagerFactory(dg.ConfigurableIOManagerFactory):
     base_path: str = Field(description="Folder or fsspec URL (s3://bucket/prefix) of asset storage")
-    storage_options: dict[str, Any] = Field(default={}, description="fsspec options, e.g. endpoint_url")
+    storage_options: dict[str, Any] = Field(
+        default={}, description="fsspec options, e.g. endpoint_url; no credentials (AWS_* variables instead)"
+    )
+
+    @field_validator("storage_options")
+    @classmethod
+    def _no_credentials(cls, options: dict[str, Any]) -> dict[str, Any]:
+        # resource config is stored in every run's snapshot in the instance: never a secret
+        check_no_credentials(options, "storage_options of the asset storage")
+        return options
 
     def _base(self) -> UPath:
         return UPath(self.base_path, **self.storage_options)

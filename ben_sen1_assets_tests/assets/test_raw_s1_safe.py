@@ -55,8 +55,9 @@ def test_corrupted_product_fails_check_naming_it(e2e, tmp_path):
     data[len(data) // 2] ^= 0xFF
     bad.write_bytes(bytes(data))
     frame.loc[row, "store_path"] = str(bad)
-    result = products_verified(frame)
+    store = e2e.defs.resources["product_store"]
+    result = products_verified(frame, product_store=store)
     assert not result.passed
     assert SHARED in result.metadata["problems"].value
     # the intact store copy still passes
-    assert products_verified(e2e.value("32TQM_20211223", "raw_s1_safe")).passed
+    assert products_verified(e2e.value("32TQM_20211223", "raw_s1_safe"), product_store=store).passed
