@@ -17,9 +17,7 @@ from ben_sen1_assets.settings import load_settings
 
 def main() -> int:
     settings = load_settings()
-    dagster_home = settings.home / "dagster_home"
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("DAGSTER_HOME", str(dagster_home))
+    os.environ.setdefault("DAGSTER_HOME", str(settings.home / "dagster_home"))
     import dagster as dg
 
     from ben_sen1_assets.instance import reap_dead_runs, run_host_tags, write_instance_yaml

@@ -5,6 +5,8 @@ One place for the instance configuration: :func:`instance_yaml` (``demo.py`` wri
 
 - ``concurrency``: pools (``default_limit``: downloads per provider, CPU-heavy SAR steps) and
   the number of concurrent runs;
+- ``run_queue``: queued runs (the UI's launches, backfills, sensors) are picked up every second,
+  not Dagster's default 5 s;
 - ``run_monitoring``: the daemon checks every ``poll_interval_seconds`` that each started run's
   worker is alive (:class:`MonitoredRunLauncher`), marks runs whose worker died as failed, and
   frees the pool slots a finished run still holds after ``free_slots_after_run_end_seconds``
@@ -52,6 +54,7 @@ def instance_yaml(
     monitoring_poll_s: int = 30,
     free_slots_after_s: int = 10,
     start_timeout_s: int = 300,
+    dequeue_interval_s: int = 1,
 ) -> str:
     """The project's ``dagster.yaml`` (see the module docstring)."""
     return f"""\
@@ -63,6 +66,8 @@ concurrency:
     default_limit: {pool_limit}
   runs:
     max_concurrent_runs: {max_concurrent_runs}
+run_queue:
+  dequeue_interval_seconds: {dequeue_interval_s}
 run_launcher:
   module: ben_sen1_assets.instance
   class: MonitoredRunLauncher
