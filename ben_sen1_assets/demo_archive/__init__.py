@@ -11,11 +11,26 @@ speckle, DN), ``metadata_edit`` (crop/time shift), ``safe_writer`` (TIFF, manife
 >>> python -m ben_sen1_assets.demo_archive --folder /tmp/archive [--full-size]
 """
 
-from .archive import DEFAULT_SEED, STAMP_NAME, build_demo_archive, default_archive_folder, inputs_hash
-from .backscatter import BackscatterModel
-from .build import GENERATOR_VERSION, build_product, scene_sigma0
-from .geometry import GcpGrid, TerrainRaster
-from .scenes import DemoProduct, demo_products, terrain_for
+from ben_sen1_assets._lazy import lazy_exports
+
+# each public name and its submodule, imported on first use (see ben_sen1_assets._lazy)
+_EXPORTS = {
+    "DEFAULT_SEED": "archive",
+    "STAMP_NAME": "archive",
+    "build_demo_archive": "archive",
+    "default_archive_folder": "archive",
+    "inputs_hash": "archive",
+    "BackscatterModel": "backscatter",
+    "GENERATOR_VERSION": "build",
+    "build_product": "build",
+    "scene_sigma0": "build",
+    "GcpGrid": "geometry",
+    "TerrainRaster": "geometry",
+    "DemoProduct": "scenes",
+    "demo_products": "scenes",
+    "terrain_for": "scenes",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "DEFAULT_SEED",

@@ -1,36 +1,38 @@
 """Sentinel-2 tile and patch grid, BigEarthNet names, tile catalogs (no Dagster here)."""
 
-from .catalog import (
-    CatalogError,
-    TileCatalog,
-    TileEntry,
-    bigearthnet_labels_v2,
-    bigearthnet_patch_table,
-    load_bigearthnet_catalog,
-    load_catalog_file,
-    load_demo_catalog,
-    partition_key,
-)
-from .names import (
-    PatchNameError,
-    parse_s1_patch_name,
-    parse_s2v1_patch_name,
-    parse_s2v2_patch_id,
-    s1_patch_name,
-    s2v1_patch_name,
-    s2v2_patch_id,
-)
-from .patches import (
-    N_PATCHES_PER_SIDE,
-    PATCH_SIZE_M,
-    PATCH_SIZE_PX,
-    patch_bounds,
-    patch_grid,
-    patch_ul,
-    patch_window,
-    patches_in_aoi,
-)
-from .tile import GridError, TileGrid, tile_grid
+from ben_sen1_assets._lazy import lazy_exports
+
+# each public name and its submodule, imported on first use (see ben_sen1_assets._lazy)
+_EXPORTS = {
+    "CatalogError": "catalog",
+    "TileCatalog": "catalog",
+    "TileEntry": "catalog",
+    "bigearthnet_labels_v2": "catalog",
+    "bigearthnet_patch_table": "catalog",
+    "load_bigearthnet_catalog": "catalog",
+    "load_catalog_file": "catalog",
+    "load_demo_catalog": "catalog",
+    "partition_key": "catalog",
+    "PatchNameError": "names",
+    "parse_s1_patch_name": "names",
+    "parse_s2v1_patch_name": "names",
+    "parse_s2v2_patch_id": "names",
+    "s1_patch_name": "names",
+    "s2v1_patch_name": "names",
+    "s2v2_patch_id": "names",
+    "N_PATCHES_PER_SIDE": "patches",
+    "PATCH_SIZE_M": "patches",
+    "PATCH_SIZE_PX": "patches",
+    "patch_bounds": "patches",
+    "patch_grid": "patches",
+    "patch_ul": "patches",
+    "patch_window": "patches",
+    "patches_in_aoi": "patches",
+    "GridError": "tile",
+    "TileGrid": "tile",
+    "tile_grid": "tile",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "GridError",

@@ -21,23 +21,22 @@ from datetime import date, datetime, timezone
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-import numpy as np
-import pandas as pd
-import pyarrow.parquet as pq
-import shapely
-import shapely.wkt
-from shapely.geometry.base import BaseGeometry
+# numpy, pandas, pyarrow, shapely and the grid modules are imported where used: the code location
+# reads the partition keys of the shipped catalogs (catalog_keys) at load time, and nothing more
+if TYPE_CHECKING:
+    import pandas as pd
+    from shapely.geometry.base import BaseGeometry
 
-from .patches import N_PATCHES_PER_SIDE, patches_in_aoi
-from .tile import GridError, TileGrid, tile_grid
+    from .tile import TileGrid
 
 __all__ = [
     "CatalogError",
     "TileEntry",
     "TileCatalog",
     "partition_key",
+    "catalog_keys",
     "load_bigearthnet_catalog",
     "load_catalog_file",
     "load_demo_catalog",
@@ -84,11 +83,15 @@ class TileEntry:
 
     @property
     def tile(self) -> TileGrid:
+        from .tile import tile_grid
+
         return tile_grid(self.mgrs)
 
     @property
     def patches(self) -> tuple[tuple[int, int], ...]:
         """Patches in scope, all whole patches (y-major order) when unrestricted."""
+        from .patches import N_PATCHES_PER_SIDE
+
         if self.patches_in_scope is not None:
             return self.patches_in_scope
         r = range(N_PATCHES_PER_SIDE)
@@ -96,6 +99,8 @@ class TileEntry:
 
     @property
     def n_patches(self) -> int:
+        from .patches import N_PATCHES_PER_SIDE
+
         n = N_PATCHES_PER_SIDE**2
         return n if self.patches_in_scope is None else len(self.patches_in_scope)
 
@@ -145,6 +150,8 @@ class TileCatalog:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per entry (no geometry objects; AOI as WKT)."""
+        import pandas as pd
+
         return pd.DataFrame(
             [
                 {
@@ -170,12 +177,16 @@ class TileCatalog:
 
 @lru_cache(maxsize=1)
 def _bigearthnet_tiles() -> pd.DataFrame:
+    import pandas as pd
+
     with (_DATA / "bigearthnet" / "tiles.csv").open("rb") as f:
         return pd.read_csv(f, keep_default_na=False)
 
 
 @lru_cache(maxsize=1)
 def _bigearthnet_index() -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
     with (_DATA / "bigearthnet" / "patch_index.parquet").open("rb") as f:
         return pq.read_table(f).to_pandas()
 
@@ -183,6 +194,8 @@ def _bigearthnet_index() -> pd.DataFrame:
 @lru_cache(maxsize=1)
 def _bigearthnet_slices() -> dict[str, slice]:
     """Row range of each product in the index (stored sorted by partition_key, y, x)."""
+    import numpy as np
+
     codes = _bigearthnet_index()["partition_key"].cat.codes.to_numpy()
     cats = _bigearthnet_index()["partition_key"].cat.categories
     change = np.flatnonzero(np.diff(codes)) + 1
@@ -235,6 +248,9 @@ def bigearthnet_patch_table(key: str) -> pd.DataFrame | None:
     <NA> if not in reBEN). String columns are object dtype with ``None`` for missing values.
     Ordered by y, then x.
     """
+    import numpy as np
+    import pandas as pd
+
     tiles = _bigearthnet_tiles()
     row = tiles[tiles["partition_key"] == key]
     if row.empty:
@@ -314,6 +330,23 @@ def load_catalog_file(path: str | Path, source: str | None = None) -> TileCatalo
     return _parse_catalog(text, label, source or label)
 
 
+def catalog_keys(catalog: str) -> list[str]:
+    """The partition keys of a catalog, in catalog order, as cheaply as they can be had.
+
+    ``catalog`` is ``"demo"``, ``"bigearthnet"`` or the path of a user's CSV. The shipped
+    catalogs are read as plain CSV (the code location needs only their keys to load); a user's
+    file is parsed and validated whole, so that a bad file fails when the code location loads.
+    """
+    if catalog == "bigearthnet":
+        with (_DATA / "bigearthnet" / "tiles.csv").open("r", encoding="utf-8", newline="") as f:
+            return [row["partition_key"] for row in csv.DictReader(f)]
+    if catalog == "demo":
+        text = (_DATA / "demo" / "demo_catalog.csv").read_text(encoding="utf-8")
+        return [partition_key(row["mgrs"].strip(), _parse_time(row["sensing_time"]))
+                for row in csv.DictReader(io.StringIO(text))]
+    return load_catalog_file(catalog).keys()
+
+
 def load_demo_catalog() -> TileCatalog:
     """The embedded demo catalog (``data/demo/demo_catalog.csv``): the S2 tiles containing the
     Rome DEM sample, sensing date 2021-12-23, patches fully inside the DEM extent."""
@@ -322,6 +355,11 @@ def load_demo_catalog() -> TileCatalog:
 
 
 def _parse_catalog(text: str, label: str, source: str) -> TileCatalog:
+    import shapely.wkt
+
+    from .patches import N_PATCHES_PER_SIDE, patches_in_aoi
+    from .tile import GridError, tile_grid
+
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip() for h in (reader.fieldnames or [])]
     if not header:

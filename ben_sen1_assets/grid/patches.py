@@ -6,11 +6,15 @@ patches inside the 10980 px tile, 91 x 91 = 8,281 (DOMAIN.md §2).
 
 from __future__ import annotations
 
-import geopandas as gpd
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pyproj
 import shapely
-from rasterio.windows import Window
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    from rasterio.windows import Window
 
 from .tile import RESOLUTION_M, GridError, TileGrid, tile_grid
 
@@ -60,6 +64,8 @@ def patch_bounds(tile: TileGrid | str, x: int, y: int) -> tuple[float, float, fl
 def patch_window(x: int, y: int) -> Window:
     """Pixel window of patch ``x_y`` in the tile's 10 m grid."""
     check_patch_index(x, y)
+    from rasterio.windows import Window
+
     return Window(int(x) * PATCH_SIZE_PX, int(y) * PATCH_SIZE_PX, PATCH_SIZE_PX, PATCH_SIZE_PX)
 
 
@@ -75,6 +81,8 @@ def patch_grid(tile: TileGrid | str, wgs84: bool = False) -> gpd.GeoDataFrame:
     xx, yy = xx.ravel(), yy.ravel()
     left = t.ulx + PATCH_SIZE_M * xx
     top = t.uly - PATCH_SIZE_M * yy
+    import geopandas as gpd
+
     geoms = shapely.box(left, top - PATCH_SIZE_M, left + PATCH_SIZE_M, top)
     gdf = gpd.GeoDataFrame(
         {"x": xx.astype(np.int8), "y": yy.astype(np.int8)}, geometry=geoms, crs=t.crs

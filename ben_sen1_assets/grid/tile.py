@@ -23,6 +23,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING
 
 import affine
 import mgrs as _mgrs
@@ -30,8 +31,10 @@ import numpy as np
 import pyproj
 import shapely
 import shapely.affinity
-from rasterio.crs import CRS
 from shapely.geometry import MultiPolygon, Polygon
+
+if TYPE_CHECKING:
+    from rasterio.crs import CRS
 
 __all__ = [
     "GridError",
@@ -163,6 +166,8 @@ class TileGrid:
 
     @property
     def crs(self) -> CRS:
+        from rasterio.crs import CRS
+
         return CRS.from_epsg(self.epsg)
 
     @property

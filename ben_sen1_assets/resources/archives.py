@@ -7,14 +7,16 @@ Which catalog is a setting (``BEN_SEN1_PROVIDER``: ``local`` by default, ``cdse`
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import dagster as dg
 from pydantic import Field, PrivateAttr, field_validator
 
-from ben_sen1_assets.archive import Catalog, Downloader, ProductStore, RetryPolicy
-from ben_sen1_assets.archive.credentials import Credentials
-from ben_sen1_assets.archive.errors import AuthError
-
 from ben_sen1_assets.settings import PROVIDERS, check_no_credentials
+
+if TYPE_CHECKING:  # the archive clients (requests, asf_search, ...) load when first used
+    from ben_sen1_assets.archive import Catalog, Downloader, ProductStore, RetryPolicy
+    from ben_sen1_assets.archive.credentials import Credentials
 
 
 class S1CatalogResource(dg.ConfigurableResource):
@@ -44,9 +46,11 @@ class S1CatalogResource(dg.ConfigurableResource):
     connect_timeout_s: float = Field(default=30.0, description="download: connection timeout")
     read_timeout_s: float = Field(default=120.0, description="download: no byte for this long ends a request")
 
-    _catalog: Catalog | None = PrivateAttr(default=None)
+    _catalog: Any = PrivateAttr(default=None)
 
     def _credentials(self) -> Credentials | None:
+        from ben_sen1_assets.archive.credentials import Credentials
+
         if self.username and self.password:
             return Credentials(self.username, self.password)
         return None
@@ -83,6 +87,8 @@ class S1CatalogResource(dg.ConfigurableResource):
 
     def retry_policy(self) -> RetryPolicy:
         """The download budget of one product."""
+        from ben_sen1_assets.archive import RetryPolicy
+
         return RetryPolicy(
             max_attempts=self.max_attempts, max_requests=self.max_requests, max_seconds=self.max_seconds,
             max_restarts=self.max_restarts, backoff=self.backoff_s, max_backoff=self.max_backoff_s,
@@ -92,6 +98,9 @@ class S1CatalogResource(dg.ConfigurableResource):
 
     def downloader(self) -> Downloader | None:
         """The HTTP downloader for this provider (None for a local folder: products are copied)."""
+        from ben_sen1_assets.archive import Downloader
+        from ben_sen1_assets.archive.errors import AuthError
+
         policy = self.retry_policy()
         if self.provider == "local":
             return None
@@ -129,4 +138,6 @@ class ProductStoreResource(dg.ConfigurableResource):
     lock_timeout_s: float | None = Field(default=None, description="give up waiting for another run's download")
 
     def store(self) -> ProductStore:
+        from ben_sen1_assets.archive import ProductStore
+
         return ProductStore(self.base_path, self.storage_options, lock_timeout=self.lock_timeout_s)

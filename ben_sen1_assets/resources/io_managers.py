@@ -13,22 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import geopandas as gpd
-import xarray as xr
 from pydantic import Field, field_validator
 from upath import UPath
 
 from ben_sen1_assets.failures import storage_writes
-from ben_sen1_assets.formats.atomic import atomic_file
 from ben_sen1_assets.settings import check_no_credentials
-from ben_sen1_assets.formats.cog import (
-    Raster,
-    discard_staged,
-    read_cog_collection,
-    write_cog,
-    write_cog_collection,
-)
-from ben_sen1_assets.formats.zarr_store import open_zarr, publish_zarr, write_zarr
+
+# geopandas, xarray, rasterio and zarr are imported where a value is written or read, so that
+# loading the code location stays cheap
 
 
 class GeoParquetIOManager(dg.UPathIOManager):
@@ -36,17 +28,23 @@ class GeoParquetIOManager(dg.UPathIOManager):
 
     extension = ".parquet"
 
-    def dump_to_path(self, context: dg.OutputContext, obj: gpd.GeoDataFrame, path: UPath) -> None:
+    def dump_to_path(self, context: dg.OutputContext, obj, path: UPath) -> None:
+        import geopandas as gpd
+
+        from ben_sen1_assets.formats.atomic import atomic_file
+
         if not isinstance(obj, gpd.GeoDataFrame):
             raise TypeError(f"{context.asset_key.to_user_string()}: expected a GeoDataFrame, got {type(obj).__name__}")
         with storage_writes(path), atomic_file(path, suffix=".parquet") as tmp:
             obj.to_parquet(tmp, index=False)
 
-    def load_from_path(self, context: dg.InputContext, path: UPath) -> gpd.GeoDataFrame:
+    def load_from_path(self, context: dg.InputContext, path: UPath):
+        import geopandas as gpd
+
         with path.open("rb") as f:
             return gpd.read_parquet(f)
 
-    def get_metadata(self, context: dg.OutputContext, obj: gpd.GeoDataFrame) -> dict[str, Any]:
+    def get_metadata(self, context: dg.OutputContext, obj) -> dict[str, Any]:
         return {"dagster/row_count": len(obj), "crs": str(obj.crs)}
 
 
@@ -59,7 +57,12 @@ class ZarrIOManager(dg.UPathIOManager):
 
     extension = ".zarr"
 
-    def dump_to_path(self, context: dg.OutputContext, obj: xr.Dataset | Path, path: UPath) -> None:
+    def dump_to_path(self, context: dg.OutputContext, obj, path: UPath) -> None:
+        import xarray as xr
+
+        from ben_sen1_assets.formats.cog import discard_staged
+        from ben_sen1_assets.formats.zarr_store import publish_zarr, write_zarr
+
         if isinstance(obj, Path):
             with storage_writes(path):
                 publish_zarr(obj, path)
@@ -70,10 +73,12 @@ class ZarrIOManager(dg.UPathIOManager):
         with storage_writes(path):
             write_zarr(obj, path)
 
-    def load_from_path(self, context: dg.InputContext, path: UPath) -> xr.Dataset:
+    def load_from_path(self, context: dg.InputContext, path: UPath):
+        from ben_sen1_assets.formats.zarr_store import open_zarr
+
         return open_zarr(path)
 
-    def get_metadata(self, context: dg.OutputContext, obj: xr.Dataset | Path) -> dict[str, Any]:
+    def get_metadata(self, context: dg.OutputContext, obj) -> dict[str, Any]:
         if isinstance(obj, Path):
             return {}
         return {"dims": dg.MetadataValue.json({k: int(v) for k, v in obj.sizes.items()})}
@@ -90,6 +95,8 @@ class CogIOManager(dg.UPathIOManager):
     extension = ".tif"
 
     def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:
+        from ben_sen1_assets.formats.cog import Raster, discard_staged, write_cog, write_cog_collection
+
         if isinstance(obj, Mapping):
             with storage_writes(path.with_suffix(".cogs")):
                 write_cog_collection(obj, path.with_suffix(".cogs"))
@@ -105,6 +112,8 @@ class CogIOManager(dg.UPathIOManager):
             )
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> UPath | dict[str, UPath]:
+        from ben_sen1_assets.formats.cog import read_cog_collection
+
         collection = path.with_suffix(".cogs")
         if collection.exists():
             return read_cog_collection(collection)

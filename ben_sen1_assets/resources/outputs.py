@@ -3,8 +3,6 @@
 import dagster as dg
 from pydantic import Field
 
-from ben_sen1_assets.outputs.mosaic import MosaicConfig
-
 
 class MosaicRulesResource(dg.ConfigurableResource):
     """The mosaicking rule for tiles covered by several products."""
@@ -16,5 +14,8 @@ class MosaicRulesResource(dg.ConfigurableResource):
     )
     fill_gaps: bool = Field(default=False, description="closest_per_patch: fill a patch's NaN from other products")
 
-    def config(self) -> MosaicConfig:
+    def config(self):
+        """The rule as the science's ``MosaicConfig``."""
+        from ben_sen1_assets.outputs.mosaic import MosaicConfig
+
         return MosaicConfig(rule=self.rule, fill_gaps=self.fill_gaps)

@@ -7,9 +7,6 @@ the chain); its JSON and fingerprint are recorded with every preprocessed raster
 import dagster as dg
 from pydantic import Field
 
-from ben_sen1_assets.sar.config import DemConfig, ProcessingConfig
-from ben_sen1_assets.sar.speckle import SpeckleFilter
-
 
 class SarProcessingResource(dg.ConfigurableResource):
     """The Sentinel-1 GRD processing chain and its parameters."""
@@ -26,7 +23,11 @@ class SarProcessingResource(dg.ConfigurableResource):
         description="scale of the per-product COGs: linear (default: unclipped, so mosaics average dark "
         "areas without bias; mosaics and patches convert to dB) or db",
     )
-    dem_kind: str = Field(default="glo30", description="glo30 (Copernicus GLO-30), local or constant")
+    dem_kind: str = Field(
+        default="glo30",
+        description="glo30 (Copernicus GLO-30), local, constant, or demo (the terrain the demo "
+        "products were simulated on: the shipped Rome SRTM sample, flat elsewhere)",
+    )
     dem_path: str | None = Field(default=None, description="GeoTIFF/VRT for dem_kind=local")
     dem_vertical_datum: str | None = Field(default=None, description="EGM96, EGM2008 or ellipsoid")
     dem_height: float | None = Field(default=None, description="metres, for dem_kind=constant")
@@ -34,7 +35,20 @@ class SarProcessingResource(dg.ConfigurableResource):
     dem_store: str = Field(default="", description="folder caching downloaded DEM tiles")
     block_rows: int = Field(default=1024, description="tile rows processed per block (memory bound)")
 
-    def config(self) -> ProcessingConfig:
+    def config(self):
+        """The parameters as the chain's ``ProcessingConfig``."""
+        from ben_sen1_assets.sar.config import DemConfig, ProcessingConfig
+        from ben_sen1_assets.sar.speckle import SpeckleFilter
+
+        if self.dem_kind == "demo":
+            from ben_sen1_assets.demo_archive.dem import demo_dem_config
+
+            dem = demo_dem_config()
+        else:
+            dem = DemConfig(
+                kind=self.dem_kind, path=self.dem_path, height=self.dem_height,
+                vertical_datum=self.dem_vertical_datum, fill=self.dem_fill,
+            )
         return ProcessingConfig(
             calibration=self.calibration,
             thermal_noise_removal=self.thermal_noise_removal,
@@ -42,10 +56,7 @@ class SarProcessingResource(dg.ConfigurableResource):
             speckle_filter=SpeckleFilter(kind=self.speckle_filter, window=self.speckle_window),
             resampling=self.resampling,
             output_scale=self.output_scale,
-            dem=DemConfig(
-                kind=self.dem_kind, path=self.dem_path, height=self.dem_height,
-                vertical_datum=self.dem_vertical_datum, fill=self.dem_fill,
-            ),
+            dem=dem,
         )
 
     def processor_fn(self):

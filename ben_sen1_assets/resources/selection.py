@@ -3,8 +3,6 @@
 import dagster as dg
 from pydantic import Field
 
-from ben_sen1_assets.archive.selection import SelectionConfig
-
 
 class SelectionRulesResource(dg.ConfigurableResource):
     """The product selection rule (and the coverage the check demands)."""
@@ -22,5 +20,8 @@ class SelectionRulesResource(dg.ConfigurableResource):
         default=1.0, description="fraction of the patches in scope that must be covered (blocking check)"
     )
 
-    def config(self) -> SelectionConfig:
+    def config(self):
+        """The rule as the science's ``SelectionConfig``."""
+        from ben_sen1_assets.archive.selection import SelectionConfig
+
         return SelectionConfig(rule=self.rule, max_days=self.max_days, footprint_margin_m=self.footprint_margin_m)

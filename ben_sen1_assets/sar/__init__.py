@@ -1,17 +1,32 @@
 """SAR core: SAFE reader, radiometry, speckle filters (numpy/numba; no Dagster)."""
 
-from .annotation import (
-    CoordinateConversion,
-    GeolocationGrid,
-    OrbitStateVectors,
-    ProductAnnotation,
-    SwathBounds,
-    seconds_since,
-)
-from .errors import MissingFileError, SafeError, SafeFormatError, UnsupportedProductError, WindowError
-from .luts import CalibrationLut, NoiseAzimuthBlock, NoiseLut, NoiseRangeVectors
-from .manifest import Manifest, ManifestFile, relative_orbit
-from .safe import SafeProduct, check_window, open_safe
+from ben_sen1_assets._lazy import lazy_exports
+
+# each public name and its submodule, imported on first use (see ben_sen1_assets._lazy)
+_EXPORTS = {
+    "CoordinateConversion": "annotation",
+    "GeolocationGrid": "annotation",
+    "OrbitStateVectors": "annotation",
+    "ProductAnnotation": "annotation",
+    "SwathBounds": "annotation",
+    "seconds_since": "annotation",
+    "MissingFileError": "errors",
+    "SafeError": "errors",
+    "SafeFormatError": "errors",
+    "UnsupportedProductError": "errors",
+    "WindowError": "errors",
+    "CalibrationLut": "luts",
+    "NoiseAzimuthBlock": "luts",
+    "NoiseLut": "luts",
+    "NoiseRangeVectors": "luts",
+    "Manifest": "manifest",
+    "ManifestFile": "manifest",
+    "relative_orbit": "manifest",
+    "SafeProduct": "safe",
+    "check_window": "safe",
+    "open_safe": "safe",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "CalibrationLut",
