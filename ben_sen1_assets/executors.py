@@ -4,6 +4,12 @@ The executor kind is code in Dagster; its parameters come from run config (e.g. 
 cluster, the Kubernetes namespace and image, the Celery broker). The optional integrations are
 imported only when chosen, so the base install stays small. Out-of-process executors need
 storage and a product store that every worker reaches (a shared folder or object storage).
+
+The default, ``multiprocess``, starts each step in a process forked from a forkserver that has
+imported the code location and :mod:`ben_sen1_assets.step_imports` once per run: a step starts
+in a fraction of a second instead of paying Dagster's and the science's imports again (seconds
+per step, most of a small tile's run). Run config may still set ``max_concurrent``,
+``tag_concurrency_limits``, ``retries`` or another ``start_method``.
 """
 
 from __future__ import annotations
@@ -15,6 +21,22 @@ import dagster as dg
 #: environment variables naming the Celery broker and result backend (e.g. ``redis://host:6379/0``)
 CELERY_BROKER_ENV = "BEN_SEN1_CELERY_BROKER"
 CELERY_BACKEND_ENV = "BEN_SEN1_CELERY_BACKEND"
+
+FORKSERVER_PRELOAD = ["ben_sen1_assets.definitions", "ben_sen1_assets.step_imports"]
+
+
+def _forkserver_by_default(config: dict) -> dict:
+    return {"start_method": {"forkserver": {"preload_modules": FORKSERVER_PRELOAD}}, **config}
+
+
+multiprocess_executor = dg.multiprocess_executor.configured(
+    _forkserver_by_default,
+    name="multiprocess",
+    # the multiprocess executor's own schema checks what the user gives
+    config_schema=dg.Permissive({}),
+    description="Each step in its own process, forked from a server that has imported the code "
+    "location and the science once (ben_sen1_assets.executors).",
+)
 
 
 def executor_for(kind: str) -> dg.ExecutorDefinition:
@@ -39,7 +61,7 @@ def executor_for(kind: str) -> dg.ExecutorDefinition:
                 config["backend"] = {"env": CELERY_BACKEND_ENV}
             return celery_executor.configured(config, name="celery_executor")
         return celery_executor
-    return dg.multiprocess_executor
+    return multiprocess_executor
 
 
 def step_pool(name: str) -> str | None:

@@ -124,7 +124,7 @@ def run_asset_backfill(env: dict[str, str], dagster_home: Path, partition: str, 
     t0 = time.perf_counter()
     with log.open("wb") as out:
         done = subprocess.run(
-            [str(BIN / "ben-sen1"), "backfill", "--partitions", partition, "--json"],
+            [str(BIN / "python"), "-m", "ben_sen1_assets.cli", "backfill", "--partitions", partition, "--json"],
             env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=out, check=True,
         )
     backfill_id = json.loads(done.stdout.decode().strip().splitlines()[-1])["backfill_id"]
