@@ -1,4 +1,4 @@
-"""The code location: assembles assets, checks, resources, jobs, schedules and sensors."""
+"""The code location: assembles assets, checks, resources, jobs, automation and sensors."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import dagster as dg
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
-from ben_sen1_assets import checks  # noqa: E402
+from ben_sen1_assets.automation import automation_sensor
 from ben_sen1_assets.assets.bigearthnet_export import bigearthnet_export
 from ben_sen1_assets.assets.mosaics import mosaics
 from ben_sen1_assets.assets.patches import patches
@@ -19,6 +19,7 @@ from ben_sen1_assets.assets.s1s2_mapping import s1s2_mapping
 from ben_sen1_assets.assets.raw_s1_safe import raw_s1_safe
 from ben_sen1_assets.assets.s1_product_selection import s1_product_selection
 from ben_sen1_assets.assets.tile_footprints import tile_footprints
+from ben_sen1_assets.checks import ASSET_CHECKS
 from ben_sen1_assets.executors import executor_for
 from ben_sen1_assets.jobs import datasets_job, tile_job
 from ben_sen1_assets.partitions import SETTINGS
@@ -32,7 +33,6 @@ from ben_sen1_assets.resources.outputs import MosaicRulesResource
 from ben_sen1_assets.resources.processing import SarProcessingResource
 from ben_sen1_assets.resources.selection import SelectionRulesResource
 from ben_sen1_assets.resources.tile_catalog import TileCatalogResource
-from ben_sen1_assets.schedules import missing_tiles_schedule
 from ben_sen1_assets.sensors import new_products_sensor
 
 
@@ -66,12 +66,7 @@ def s1_catalog_resource(provider: str) -> S1CatalogResource:
 def sar_processing_resource() -> SarProcessingResource:
     """Copernicus GLO-30 for real runs; the embedded default uses the shipped Rome SRTM sample."""
     if SETTINGS.is_embedded_default:
-        from ben_sen1_assets.demo_archive.dem import demo_dem_config
-
-        dem = demo_dem_config()
-        return SarProcessingResource(
-            dem_kind=dem.kind, dem_path=dem.path, dem_vertical_datum=dem.vertical_datum, dem_fill=dem.fill
-        )
+        return SarProcessingResource(dem_kind="demo")
     return SarProcessingResource(dem_kind="glo30", dem_store=str(SETTINGS.home / "dem"))
 
 
@@ -93,14 +88,12 @@ ASSETS = [
     tile_footprints, s1_product_selection, raw_s1_safe, preprocessed_s1, mosaics, patches,
     s1s2_mapping, bigearthnet_export,
 ]
-ASSET_CHECKS = dg.load_asset_checks_from_modules([checks])
 
 defs = dg.Definitions(
     assets=ASSETS,
     asset_checks=ASSET_CHECKS,
     resources=RESOURCES,
     jobs=[tile_job, datasets_job],
-    schedules=[missing_tiles_schedule],
-    sensors=[new_products_sensor],
+    sensors=[new_products_sensor, automation_sensor],
     executor=executor_for(SETTINGS.executor),
 )

@@ -96,3 +96,41 @@ def test_empty_archive_skips(tmp_path):
     with dg.instance_for_test() as instance:
         data = _evaluate(folder, None, instance)
     assert not data.run_requests and "no new product" in data.skip_message
+
+
+def test_products_already_used_by_a_tile_do_not_request_it(demo_zips, tmp_path):
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    _copy(demo_zips, ROME, folder)
+    used = demo_zips[ROME[0]].name.removesuffix(".zip")
+    products = dg.MetadataValue.table(
+        records=[dg.TableRecord({"product": used})], schema=dg.TableSchema(columns=[dg.TableColumn("product")])
+    )
+    with dg.instance_for_test() as instance:
+        # 32TQM's latest selection already uses the first Rome product (as its materialization says)
+        instance.report_runless_asset_event(dg.AssetMaterialization(
+            "s1_product_selection", partition="32TQM_20211223", metadata={"products": products}))
+        data = _evaluate(folder, None, instance)
+    requests = {r.partition_key: r for r in data.run_requests}
+    assert sorted(requests) == ["32TQM_20211223", "33TTG_20211223"]
+    # 32TQM is asked for the other product only; 33TTG, which uses neither, for both
+    assert requests["32TQM_20211223"].tags["ben_sen1/new_products"] == "1"
+    assert used not in requests["32TQM_20211223"].run_key
+    assert requests["33TTG_20211223"].tags["ben_sen1/new_products"] == "2"
+
+
+def test_all_new_products_already_used_skip_with_the_reason(demo_zips, tmp_path):
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    _copy(demo_zips, FRANCE, folder)
+    names = [demo_zips[p].name.removesuffix(".zip") for p in FRANCE]
+    products = dg.MetadataValue.table(
+        records=[dg.TableRecord({"product": n}) for n in names],
+        schema=dg.TableSchema(columns=[dg.TableColumn("product")]),
+    )
+    with dg.instance_for_test() as instance:
+        instance.report_runless_asset_event(dg.AssetMaterialization(
+            "s1_product_selection", partition="31TEL_20210809", metadata={"products": products}))
+        data = _evaluate(folder, None, instance)
+    assert not data.run_requests and "already used" in data.skip_message
+    assert data.cursor  # the products are seen: the next tick does not look at them again

@@ -1,4 +1,6 @@
-"""Backfills the two ways users launch them, executed by a real daemon on a temporary instance.
+"""Backfills the ways users launch them, executed by a real daemon on a temporary instance:
+``dagster job backfill`` (a job backfill), the UI's asset backfill (GraphQL) and ``ben-sen1
+backfill`` (an asset backfill from the command line). Every run carries its tile's tags.
 
 One deployment for the module: ``dagster-daemon run`` (launches queued runs, drives asset
 backfills) and ``dagster-webserver`` (GraphQL, the UI's API), both on ``-w workspace.yaml`` so
@@ -12,6 +14,7 @@ browser test, Dask by ``test_dask_executor``).
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from collections.abc import Iterator
@@ -19,6 +22,8 @@ from dataclasses import dataclass
 
 import dagster as dg
 import pytest
+
+from ben_sen1_assets.jobs import run_partition
 
 from ben_sen1_assets_tests.ops.conftest import (
     BIN,
@@ -91,6 +96,13 @@ def _assert_partitions_built(ops_env: OpsEnv, runs: list, keys: list[str], asset
     assert all(e.passed for e in evaluations), [e for e in evaluations if not e.passed]
 
 
+def _assert_tile_tags(runs: list) -> None:
+    """Every run of a partition names its tile and S2 date, however it was launched."""
+    for run in runs:
+        mgrs, date = run_partition(run.tags).split("_")
+        assert (run.tags.get("ben_sen1/tile"), run.tags.get("ben_sen1/s2_date")) == (mgrs, date), run.tags
+
+
 def test_job_backfill_from_the_cli(deployment: Deployment) -> None:
     keys = demo_partition_keys()
     out = subprocess.run(
@@ -108,6 +120,7 @@ def test_job_backfill_from_the_cli(deployment: Deployment) -> None:
     assert sorted(run.tags["dagster/partition"] for run in runs) == keys
     assert {run.job_name for run in runs} == {"tile_job"}
     assert all(run.tags["ben_sen1/pipeline"] == "s1-patches" for run in runs)  # the job's own tags
+    _assert_tile_tags(runs)
     _assert_partitions_built(deployment.ops_env, runs, keys, tile_job_asset_keys())
 
 
@@ -150,5 +163,38 @@ def test_asset_backfill_through_graphql(deployment: Deployment) -> None:
     runs = wait_for_finished_runs(deployment.ops_env, {"dagster/backfill": backfill_id}, len(keys), 60)
     assert status == {"status": "COMPLETED_SUCCESS", "isAssetBackfill": True}, (
         status, run_failure_details(deployment.ops_env, runs))
-    assert sorted({run.tags["dagster/partition"] for run in runs}) == keys
+    assert sorted({run_partition(run.tags) for run in runs}) == keys
+    assert len(runs) == len(keys)  # BackfillPolicy: one run per tile, all stages
+    _assert_tile_tags(runs)
     _assert_partitions_built(deployment.ops_env, runs, keys, assets)
+
+
+def test_asset_backfill_from_the_cli(deployment: Deployment) -> None:
+    """`ben-sen1 backfill`: an asset backfill like the UI's, its status true to its runs."""
+    key = demo_partition_keys()[-1]
+    out = subprocess.run(
+        [str(BIN / "ben-sen1"), "backfill", "--partitions", key, "--with-datasets", "--wait", "--json"],
+        cwd=ROOT, env=deployment.ops_env.env, capture_output=True, text=True, timeout=540,
+    )
+    lines = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    backfill_id = lines[0]["backfill_id"]
+    assert lines[0]["partitions"] == [key]
+    assert set(lines[0]["assets"]) == {*tile_job_asset_keys(), "s1s2_mapping"}
+    assert lines[-1]["status"] == "COMPLETED_SUCCESS"
+    with deployment.ops_env.instance() as instance:
+        backfill = instance.get_backfill(backfill_id)
+        assert backfill.is_asset_backfill and backfill.status.value == "COMPLETED_SUCCESS"
+        runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
+    assert lines[-1]["runs"] == {"SUCCESS": len(runs)}
+    tile_runs = [run for run in runs if run_partition(run.tags) == key]
+    assert len(tile_runs) == 1 and len(runs) == 2  # the tile's chain in one run, then the mapping
+    _assert_tile_tags(tile_runs)
+    assert all(run.tags["ben_sen1/launched_by"] == "ben-sen1 backfill" for run in runs)
+    _assert_partitions_built(deployment.ops_env, tile_runs, [key], tile_job_asset_keys())
+
+
+def test_cli_names_unknown_partitions(deployment: Deployment) -> None:
+    out = subprocess.run([str(BIN / "ben-sen1"), "backfill", "--partitions", "33UUP_20170613"],
+                         cwd=ROOT, env=deployment.ops_env.env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "33UUP_20170613" in out.stderr and "not in the catalog in force" in out.stderr

@@ -1,25 +1,22 @@
-"""Executors chosen by configuration, and the nightly schedule that requests missing tiles.
+"""Executors chosen by configuration.
 
 Executors: with ``BEN_SEN1_EXECUTOR=k8s|celery`` the definitions (imported in a fresh
 interpreter, as a deployment imports them) give ``tile_job`` the Kubernetes or Celery executor,
 whose run config is validated by Dagster's own config schema: a realistic deployment config
 passes, a misspelt or mistyped key is rejected. No cluster or broker is needed to validate.
 
-Schedule: ``missing_tiles_schedule`` evaluated against an instance on disk.
+The nightly missing-tiles rule is an automation condition now: ``test_automation.py``.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import subprocess
 import sys
-import textwrap
 
-import dagster as dg
 import pytest
 
-from ben_sen1_assets_tests.ops.conftest import ROOT, OpsEnv, demo_partition_keys, make_ops_env
+from ben_sen1_assets_tests.ops.conftest import ROOT, make_ops_env
 
 K8S_CONFIG = {
     "job_namespace": "ben-sen1",
@@ -107,85 +104,3 @@ def test_default_executor_rejects_cluster_config(validation_reports: dict[str, d
     assert report["executor"] == "multiprocess"
     ok, k8s = report["results"]
     assert ok["valid"] and not k8s["valid"]
-
-
-# ---------------------------------------------------------------------------------- schedule
-
-TICK = dt.datetime(2026, 11, 24, 2, 0, tzinfo=dt.timezone.utc)
-
-
-def _evaluate_schedule(instance: dg.DagsterInstance):
-    from ben_sen1_assets.definitions import defs
-
-    schedule = defs.resolve_schedule_def("missing_tiles_schedule")
-    context = dg.build_schedule_context(
-        instance=instance, scheduled_execution_time=TICK, repository_def=defs.get_repository_def()
-    )
-    return schedule.evaluate_tick(context)
-
-
-def _requested(data) -> dict[str, dg.RunRequest]:
-    return {r.partition_key: r for r in data.run_requests or []}
-
-
-def test_schedule_requests_every_missing_partition(ops_env: OpsEnv) -> None:
-    keys = demo_partition_keys()
-    with ops_env.instance() as instance:
-        data = _evaluate_schedule(instance)
-    requested = _requested(data)
-    assert sorted(requested) == keys, data.skip_message
-    for key, request in requested.items():
-        mgrs, date = key.split("_")
-        assert request.job_name in (None, "tile_job")
-        assert request.tags["ben_sen1/tile"] == mgrs and request.tags["ben_sen1/s2_date"] == date
-        assert request.tags["dagster/partition"] == key
-        assert request.run_key == f"{key}@20261124T0200"  # one run per tile per tick
-
-
-def test_schedule_skips_partitions_done_or_in_flight(ops_env: OpsEnv) -> None:
-    from ben_sen1_assets.definitions import defs
-    from ben_sen1_assets.schedules import FINAL_ASSET
-
-    done, busy, *rest = demo_partition_keys()
-    with ops_env.instance() as instance:
-        # the final asset recorded for one partition (as an external materialization would be)
-        instance.report_runless_asset_event(dg.AssetMaterialization(FINAL_ASSET, partition=done))
-        # a run already building another one
-        instance.create_run_for_job(
-            defs.resolve_job_def("tile_job"), tags={"dagster/partition": busy}, status=dg.DagsterRunStatus.STARTED
-        )
-        data = _evaluate_schedule(instance)
-        assert sorted(_requested(data)) == sorted(rest)
-        if not rest:
-            assert data.skip_message and not data.run_requests
-
-        for key in (done, busy, *rest):
-            instance.report_runless_asset_event(dg.AssetMaterialization(FINAL_ASSET, partition=key))
-        data = _evaluate_schedule(instance)
-        assert not data.run_requests and "every partition" in data.skip_message
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(600)
-def test_schedule_skips_a_partition_built_by_tile_job(ops_env: OpsEnv) -> None:
-    """The real path: run the whole tile_job for one partition, then tick."""
-    from ben_sen1_assets.definitions import defs
-    from ben_sen1_assets.schedules import FINAL_ASSET
-
-    if FINAL_ASSET not in defs.resolve_asset_graph().get_all_asset_keys():
-        pytest.skip(f"{FINAL_ASSET.to_user_string()} (the schedule's final asset) is not in the graph yet")
-    key, *others = demo_partition_keys()
-    # in a fresh interpreter so the storage is this test's (settings are read at import)
-    code = textwrap.dedent(f"""
-        import dagster as dg
-        from ben_sen1_assets_tests.ops._jobs import tile_job
-        result = tile_job().execute_in_process(partition_key={key!r}, instance=dg.DagsterInstance.get())
-        assert result.success
-    """)
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=ops_env.env, capture_output=True, text=True,
-                         timeout=580)
-    assert out.returncode == 0, out.stderr[-3000:]
-    with ops_env.instance() as instance:
-        assert key in instance.get_materialized_partitions(FINAL_ASSET)
-        data = _evaluate_schedule(instance)
-    assert sorted(_requested(data)) == sorted(others)
