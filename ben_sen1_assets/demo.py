@@ -29,7 +29,9 @@ def main() -> int:
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     warnings.filterwarnings("ignore", category=dg.PreviewWarning)
     from ben_sen1_assets.definitions import defs
-    from ben_sen1_assets.partitions import TILE_CATALOG
+    from ben_sen1_assets.partitions import tile_catalog
+
+    TILE_CATALOG = tile_catalog()
 
     from ben_sen1_assets.demo_archive import build_demo_archive
     from ben_sen1_assets.jobs import tile_run_tags
@@ -78,7 +80,10 @@ def main() -> int:
 
 
 def _report(label: str, result, seconds: float) -> bool:
-    """Print one run's outcome (materializations, patches, checks); True when all went well."""
+    """Print one run's outcome (materializations, patches, checks, and why a check warned); True
+    when the run succeeded and no ERROR-severity check failed."""
+    import dagster as dg
+
     checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     passed = sum(c.passed for c in checks)
     n_patches = 0
@@ -86,14 +91,20 @@ def _report(label: str, result, seconds: float) -> bool:
         mat = event.event_specific_data.materialization
         if mat.asset_key.path == ["patches"] and "n_patches" in mat.metadata:
             n_patches = mat.metadata["n_patches"].value
-    failing = ", ".join(c.check_name for c in checks if not c.passed)
+    errors = [c for c in checks if not c.passed and c.severity == dg.AssetCheckSeverity.ERROR]
+    warnings = [c for c in checks if not c.passed and c.severity != dg.AssetCheckSeverity.ERROR]
     print(
-        f"  {label}: {'ok' if result.success else 'FAILED'} in {seconds:.1f} s, "
+        f"  {label}: {'ok' if result.success and not errors else 'FAILED'} in {seconds:.1f} s, "
         f"{len(result.get_asset_materialization_events())} assets, "
         + (f"{n_patches} patches, " if n_patches else "")
-        + f"checks {passed}/{len(checks)} passed" + (f" (failed: {failing})" if failing else "")
+        + f"checks {passed}/{len(checks)} passed"
+        + (f" (failed: {', '.join(c.check_name for c in errors)})" if errors else "")
     )
-    return result.success and passed == len(checks)
+    for check in warnings:
+        reason = check.metadata.get("reason") or check.metadata.get("problems")
+        print(f"    warning {check.asset_key.to_user_string()}.{check.check_name}"
+              + (f": {reason.value}" if reason is not None else ""))
+    return result.success and not errors
 
 
 if __name__ == "__main__":

@@ -1,11 +1,9 @@
 """bigearthnet_export: the patches in the BigEarthNet-S1 v1.0 and v2.0 folder layouts, on request."""
 
 import dagster as dg
-import xarray as xr
-from upath import UPath
 
-from ben_sen1_assets.outputs.export import export_bigearthnet_v1, export_bigearthnet_v2
 from ben_sen1_assets.partitions import SETTINGS
+from ben_sen1_assets.types import PatchStores
 
 
 class ExportConfig(dg.Config):
@@ -20,7 +18,7 @@ class ExportConfig(dg.Config):
     code_version="1",
 )
 def bigearthnet_export(
-    context: dg.AssetExecutionContext, config: ExportConfig, patches: dict[str, xr.Dataset]
+    context: dg.AssetExecutionContext, config: ExportConfig, patches: PatchStores
 ) -> dg.MaterializeResult:
     """Every materialized tile's patches as BigEarthNet-S1 folders, readable by existing
     BigEarthNet readers (TorchGeo among them).
@@ -31,6 +29,10 @@ def bigearthnet_export(
     Only complete patches by default (`min_valid_fraction`). Not part of the tile job: run it
     when a dataset release is wanted.
     """
+    from upath import UPath
+
+    from ben_sen1_assets.outputs.export import export_bigearthnet_v1, export_bigearthnet_v2
+
     root = UPath(SETTINGS.storage, **SETTINGS.storage_options) / "exports"
     stores = [patches[key] for key in sorted(patches)]
     v1 = export_bigearthnet_v1(stores, root / "BigEarthNet-S1-v1.0", min_valid_fraction=config.min_valid_fraction,

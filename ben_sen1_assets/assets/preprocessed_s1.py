@@ -5,36 +5,47 @@ from pathlib import Path
 
 import dagster as dg
 
+from ben_sen1_assets.assets.metadata import OWNERS, picture, table
 from ben_sen1_assets.executors import step_pool
-import geopandas as gpd
-
-from ben_sen1_assets.assets.metadata import markdown_table
+from ben_sen1_assets.automation import tile_stage_condition
 from ben_sen1_assets.failures import classified
-from ben_sen1_assets.formats.cog import new_staging_dir
-from ben_sen1_assets.partitions import tile_partitions
+from ben_sen1_assets.jobs import tag_tile_run
+from ben_sen1_assets.partitions import TILE_BACKFILL_POLICY, tile_partitions
 from ben_sen1_assets.resources.archives import ProductStoreResource
 from ben_sen1_assets.resources.processing import SarProcessingResource
 from ben_sen1_assets.resources.tile_catalog import TileCatalogResource
-from ben_sen1_assets.sar.chain import tile_window
+from ben_sen1_assets.types import GeoDataFrame, TileRasterCollection
 
-STEPS = ("open", "dem", "geocoding", "read", "radiometry", "speckle", "resample", "scale", "write", "cog", "total")
+STEP_COLUMNS = ("geocoding", "radiometry", "speckle", "total")
+
+
+def short_name(product: str) -> str:
+    """``S1B 2021-12-23T05:11:22 5371`` for a full product name (mission, start, unique id)."""
+    parts = product.split("_")
+    start = parts[4] if len(parts) > 4 else product
+    stamp = f"{start[:4]}-{start[4:6]}-{start[6:8]}T{start[9:11]}:{start[11:13]}:{start[13:15]}" if len(start) == 15 else start
+    return f"{parts[0]} {stamp} {parts[-1]}" if len(parts) > 4 else product
 
 
 @dg.asset(
     partitions_def=tile_partitions,
+    backfill_policy=TILE_BACKFILL_POLICY,
+    automation_condition=tile_stage_condition,
     io_manager_key="cog_io_manager",
     group_name="sentinel1",
-    kinds={"cog", "numpy"},
+    kinds={"cog", "geotiff"},
+    owners=OWNERS,
+    tags={"stage": "preprocessing"},
     pool=step_pool("sar_cpu"),
     code_version="1",
 )
 def preprocessed_s1(
     context: dg.AssetExecutionContext,
-    raw_s1_safe: gpd.GeoDataFrame,
+    raw_s1_safe: GeoDataFrame,
     tile_catalog: TileCatalogResource,
     sar_processing: SarProcessingResource,
     product_store: ProductStoreResource,
-) -> dict[str, Path]:
+) -> TileRasterCollection:
     """Each chosen product through the whole chain, straight onto the S2 tile grid.
 
     Border and thermal noise removal, radiometric calibration (σ0 by default), speckle filter
@@ -49,6 +60,11 @@ def preprocessed_s1(
     flattening area < 5 % 64), its tags naming the source product and every parameter. A
     product that touches no pixel in scope is skipped with the reason in the log.
     """
+    from ben_sen1_assets.formats.cog import new_staging_dir
+    from ben_sen1_assets.previews.thumbnails import raster_quicklook
+    from ben_sen1_assets.sar.chain import tile_window
+
+    tag_tile_run(context)
     entry = tile_catalog.entry(context.partition_key)
     window = tile_window(entry)
     config = sar_processing.config()
@@ -56,6 +72,7 @@ def preprocessed_s1(
     staging = new_staging_dir()
     outputs: dict[str, Path] = {}
     rows = []
+    quicklooks = {}
     for _, product in raw_s1_safe.iterrows():
         name = product["name"]
         context.log.info(f"{name}: processing onto {entry.mgrs} window {window}")
@@ -78,10 +95,11 @@ def preprocessed_s1(
         rows.append(
             {
                 "product": name,
-                "valid": f"{result.valid_fraction:.3f}",
-                **{step: f"{result.timings.get(step, 0.0):.2f}" for step in ("geocoding", "radiometry", "speckle", "total")},
+                "valid_percent": round(100.0 * result.valid_fraction, 2),
+                **{f"{step}_s": round(result.timings.get(step, 0.0), 2) for step in STEP_COLUMNS},
             }
         )
+        quicklooks[name] = raster_quicklook(result.output, max_size=96)
         context.log.info(f"{name}: valid fraction {result.valid_fraction:.3f} in {result.timings.get('total', 0):.1f} s")
     if not outputs:
         raise dg.Failure(f"{context.partition_key}: no chosen product touches the patches in scope")
@@ -89,12 +107,21 @@ def preprocessed_s1(
     context.add_output_metadata(
         {
             "n_products": len(outputs),
-            "window": f"col {window.col_off}, row {window.row_off}, {window.width} × {window.height} px",
+            "window (px)": f"col {window.col_off}, row {window.row_off}, {window.width} × {window.height}",
             "processing": dg.MetadataValue.json(json.loads(json.dumps(config.to_dict()))),
             "processing_fingerprint": fingerprint,
             "processor": sar_processing.processor,
-            "mean_valid_fraction": sum(float(r["valid"]) for r in rows) / len(rows),
-            "products (valid fraction, seconds per step)": dg.MetadataValue.md(markdown_table(rows)),
+            "mean_valid_percent": round(sum(r["valid_percent"] for r in rows) / len(rows), 2),
+            "products": table(
+                rows,
+                [("product", "string", "S1 product name"),
+                 ("valid_percent", "float", "pixels of the window with VV and VH (%)"),
+                 *[(f"{step}_s", "float", f"seconds: {step}") for step in STEP_COLUMNS]],
+            ),
+            **{
+                f"quicklook {short_name(name)} (R VV, G VH, B VV−VH)": picture(image, short_name(name), lossy=True)
+                for name, image in quicklooks.items()
+            },
         }
     )
     return outputs

@@ -1,12 +1,10 @@
 """s1s2_mapping: the S1↔S2 patch pairs over every materialized tile (CSV as BigEarthNet-MM, GeoParquet)."""
 
 import dagster as dg
-import geopandas as gpd
-import xarray as xr
-from upath import UPath
 
-from ben_sen1_assets.outputs.mapping import mapping_frame, write_s1s2_mapping_csv
+from ben_sen1_assets.automation import datasets_condition
 from ben_sen1_assets.partitions import SETTINGS
+from ben_sen1_assets.types import GeoDataFrame, PatchStores
 
 
 @dg.asset(
@@ -14,15 +12,20 @@ from ben_sen1_assets.partitions import SETTINGS
     group_name="datasets",
     kinds={"geopandas", "parquet", "csv"},
     ins={"patches": dg.AssetIn(metadata={"allow_missing_partitions": True})},
+    automation_condition=datasets_condition,
     code_version="1",
 )
-def s1s2_mapping(context: dg.AssetExecutionContext, patches: dict[str, xr.Dataset]) -> gpd.GeoDataFrame:
+def s1s2_mapping(context: dg.AssetExecutionContext, patches: PatchStores) -> GeoDataFrame:
     """One row per patch of every materialized tile: its S1 patch name, the paired S2 patch
     (v1 name, v2 id) where it exists in BigEarthNet, source product and WGS84 polygon.
 
     Also written as `s1s2_mapping.csv` beside it, the way BigEarthNet-MM ships the pairs
     (`s2v1_name,s1_name`, no header).
     """
+    from upath import UPath
+
+    from ben_sen1_assets.outputs.mapping import mapping_frame, write_s1s2_mapping_csv
+
     if not patches:
         raise dg.Failure("no tile has patches yet: materialize `patches` for some partitions first")
     frame = mapping_frame([patches[key] for key in sorted(patches)])

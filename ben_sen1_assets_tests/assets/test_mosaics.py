@@ -35,8 +35,20 @@ def test_mosaic_bands_and_sources(e2e, key):
 
 
 @pytest.mark.parametrize("key", DEMO_KEYS)
-def test_quicklook_metadata(e2e, key):
+def test_quicklook_and_sources_metadata(e2e, key):
     meta = e2e.metadata(key, "mosaics")
-    assert "data:image/png;base64," in meta["quicklook"].value
-    assert set(meta["source_products"].value) == set(e2e.value(key, "s1_product_selection")["name"])
-    assert 0.0 < meta["valid_fraction"].value <= 1.0
+    inline = meta["quicklook (R VV, G VH, B VV−VH)"].value
+    assert len(inline) < 1000 and "data:image/avif;base64," in inline  # shown in place by the UI
+    assert "data:image/png;base64," in meta["quicklook, 512 px"].value
+    sources = meta["sources"].value
+    assert [c.name for c in sources.schema.columns] == ["index", "product", "patch_pixels_percent"]
+    assert {r.data["product"] for r in sources.records} == set(e2e.value(key, "s1_product_selection")["name"])
+    assert sum(r.data["patch_pixels_percent"] for r in sources.records) == pytest.approx(100.0, abs=0.05)
+    assert 0.0 < meta["valid_percent"].value <= 100.0
+
+
+@pytest.mark.parametrize("key", DEMO_KEYS)
+def test_provenance_check_passed(e2e, key):
+    check = e2e.checks(e2e.tiles[key])["mosaic_provenance"]
+    assert check.passed, check.metadata["problems"].value
+    assert check.metadata["n_patches_mixed"].value == 0

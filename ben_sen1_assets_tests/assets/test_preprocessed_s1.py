@@ -40,12 +40,24 @@ def test_one_cog_per_product_on_tile_grid(e2e, key):
 @pytest.mark.parametrize("key", DEMO_KEYS)
 def test_metadata_valid_fraction_and_timings(e2e, key):
     meta = e2e.metadata(key, "preprocessed_s1")
-    assert meta["n_products"].value == len(e2e.value(key, "s1_product_selection"))
-    assert 0.5 < meta["mean_valid_fraction"].value <= 1.0
-    table = meta["products (valid fraction, seconds per step)"].value
-    for step in ("geocoding", "radiometry", "speckle", "total"):
-        assert step in table
+    names = set(e2e.value(key, "s1_product_selection")["name"])
+    assert meta["n_products"].value == len(names)
+    assert 50.0 < meta["mean_valid_percent"].value <= 100.0
+    table = meta["products"].value
+    assert [c.name for c in table.schema.columns] == [
+        "product", "valid_percent", "geocoding_s", "radiometry_s", "speckle_s", "total_s"]
+    assert {r.data["product"] for r in table.records} == names
+    assert all(r.data["total_s"] > 0 for r in table.records)
+    quicklooks = [v.value for k, v in meta.items() if k.startswith("quicklook ")]
+    assert len(quicklooks) == len(names) and all(len(q) < 1000 and "image/avif" in q for q in quicklooks)
     assert "processing_fingerprint" in meta
+
+
+@pytest.mark.parametrize("key", DEMO_KEYS)
+def test_checks_passed(e2e, key):
+    checks = e2e.checks(e2e.tiles[key])
+    for name in ("preprocessed_on_tile_grid", "preprocessed_serve_their_patches", "preprocessed_plausible_db"):
+        assert checks[name].passed, (name, checks[name].metadata)
 
 
 @pytest.mark.parametrize("key", DEMO_KEYS[:1])

@@ -38,6 +38,20 @@ def test_chosen_products_are_in_archive_and_cover(e2e, key):
     assert check.metadata["n_uncovered"].value == 0
 
 
+@pytest.mark.parametrize("key", DEMO_KEYS)
+def test_products_table_and_coverage_map(e2e, key):
+    frame = e2e.value(key, "s1_product_selection")
+    meta = e2e.metadata(key, "s1_product_selection")
+    table = meta["products"].value
+    assert [r.data["product"] for r in table.records] == list(frame["name"])
+    assert [r.data["n_patches"] for r in table.records] == list(frame["n_patches"])
+    assert all(isinstance(r.data["delta_t_days"], float) for r in table.records)
+    coverage = meta["coverage_map (patch colour = its product, red = uncovered, grey = footprints)"].value
+    assert len(coverage) < 1000 and "image/png" in coverage
+    assert meta["coverage_percent"].value == 100.0
+    assert "name" in {c.name for c in meta["dagster/column_schema"].value.columns}
+
+
 def test_31tel_patches_served_by_closest_containing_product(e2e):
     key = "31TEL_20210809"
     frame = e2e.value(key, "s1_product_selection")

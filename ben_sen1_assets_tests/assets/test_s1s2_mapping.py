@@ -52,3 +52,12 @@ def test_csv_no_header_two_columns(e2e):
     assert all(len(r) == 2 and r[0] != "s2v1_name" for r in rows)
     assert meta["n_patches"].value == len(frame)
     assert np.all(frame["s1_name"].astype(str).str.contains("_IW_GRDH_1SDV_"))
+
+
+def test_no_pairs_check_warns_with_the_reason(e2e):
+    checks = {ev.check_name: ev for ev in e2e.datasets.get_asset_check_evaluations()}
+    check = checks["bigearthnet_pairs"]
+    assert not check.passed and check.severity.value == "WARN"
+    reason = check.metadata["reason"].value
+    for key in DEMO_KEYS:  # demo tiles are not BigEarthNet products
+        assert f"{key} is not one of BigEarthNet's 125 S2 products" in reason

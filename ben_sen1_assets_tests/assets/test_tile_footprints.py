@@ -44,7 +44,11 @@ def test_check_passed_and_metadata(e2e, key):
     assert checks["tile_geometry"].passed
     assert checks["tile_geometry"].metadata["corner_error_m"].value < 1.0
     meta = e2e.metadata(key, "tile_footprints")
-    for name in ("mgrs", "epsg", "sensing_time", "bounds_utm", "n_patches_in_scope", "footprint_wkt", "scope_map"):
+    for name in ("mgrs", "epsg", "sensing_time", "bounds (UTM, m)", "n_patches_in_scope", "footprint_wkt",
+                 "scope_map (blue = patches in scope)", "dagster/column_schema"):
         assert name in meta, name
     assert meta["epsg"].value == EXPECTED_EPSG[key.split("_")[0]]
-    assert "data:image/png;base64," in meta["scope_map"].value
+    scope_map = meta["scope_map (blue = patches in scope)"].value
+    assert len(scope_map) < 1000 and "data:image/png;base64," in scope_map
+    columns = {c.name: c.type for c in meta["dagster/column_schema"].value.columns}
+    assert columns["epsg"] == "int" and columns["geometry"].startswith("geometry")

@@ -3,7 +3,9 @@
 Sees every asset of the definitions in the lineage graph and the catalog, every asset check on
 its asset's Checks tab, launches a materialization of a demo partition from the asset page's
 "Materialize…" dialog, and follows the run (queued, launched by ``dagster dev``'s daemon with
-the default multiprocess executor) to success. Screenshots are kept in
+the default multiprocess executor) to success, tagged with its tile. Then builds the rest of the
+partition's chain with ``ben-sen1 backfill`` and finds each stage's pictures (maps, quicklooks,
+thumbnails, histograms) drawn in place on its asset page, not behind "[Show Markdown]". Screenshots are kept in
 ``$BEN_SEN1_TEST_ARTIFACTS/ui`` (default ``test-artifacts/ui`` under the repo root, gitignored).
 
 Chromium is Debian's (``/usr/bin/chromium``, installed by ``make test``), driven by
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -151,6 +154,34 @@ def _launch_partition(page, url: str, asset: str, partition: str, shot) -> None:
     raise AssertionError(f"could not launch {asset} {partition} from the UI (see the screenshots)")
 
 
+# pictures each asset's latest materialization shows in place: metadata key -> at least this many
+INLINE_PICTURES = {
+    "tile_footprints": ["scope_map (blue = patches in scope)"],
+    "s1_product_selection": ["coverage_map (patch colour = its product, red = uncovered, grey = footprints)"],
+    "preprocessed_s1": ["quicklook "],
+    "mosaics": ["quicklook (R VV, G VH, B VV−VH)"],
+    "patches": ["sample patches (", "histogram ("],
+}
+
+INLINE_IMAGES = """() => Array.from(document.images)
+    .filter(i => i.src.startsWith('data:image/svg+xml'))
+    .map(i => ({alt: i.alt, loaded: i.complete && i.naturalWidth > 0, width: i.getBoundingClientRect().width}))"""
+
+
+def _check_inline_pictures(page, url: str, asset: str, shot) -> None:
+    """The asset page shows its latest materialization's pictures decoded, in place."""
+    page.goto(_asset_url(url, asset))
+    _wait_for_texts(page, ["Metadata", *INLINE_PICTURES[asset]], f"metadata of {asset}")
+    deadline = time.monotonic() + UI_TIMEOUT_MS / 1000
+    while True:
+        images = page.evaluate(INLINE_IMAGES)
+        if len(images) >= len(INLINE_PICTURES[asset]) and all(i["loaded"] and i["width"] > 50 for i in images):
+            break
+        assert time.monotonic() < deadline, f"{asset}: inline pictures not drawn: {images}"
+        page.wait_for_timeout(1000)
+    shot(f"metadata_{asset}")
+
+
 def test_ui_shows_the_graph_and_materializes_a_partition(
     ops_env: OpsEnv, start_process, browser, artifacts: Path
 ) -> None:
@@ -249,6 +280,17 @@ def test_ui_shows_the_graph_and_materializes_a_partition(
         _wait_for_texts(page, ["Passed"], f"check results of {target}")
         shot("checks_after_run")
         phase("UI shows the run, the partition and the check result")
+
+        # the rest of the chain, as an asset backfill from the command line, run by the daemon
+        built = subprocess.run(
+            [str(BIN / "ben-sen1"), "backfill", "--partitions", partition, "--wait"],
+            cwd=ROOT, env=ops_env.env, capture_output=True, text=True, timeout=600,
+        )
+        assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-3000:]
+        phase(f"ben-sen1 backfill built {partition}")
+        for asset in INLINE_PICTURES:
+            _check_inline_pictures(page, url, asset, shot)
+        phase("metadata pictures drawn in place")
     except BaseException:
         try:
             shot("failure")
@@ -261,7 +303,9 @@ def test_ui_shows_the_graph_and_materializes_a_partition(
     with ops_env.instance() as instance:
         key = dg.AssetKey.from_user_string(target)
         assert instance.get_materialized_partitions(key) == {partition}
+        ui_run = instance.get_run_by_id(run["runId"])
+        mgrs, date = partition.split("_")
+        assert (ui_run.tags["ben_sen1/tile"], ui_run.tags["ben_sen1/s2_date"]) == (mgrs, date)
         event = instance.get_latest_materialization_event(key)
-        assert event.run_id == run["runId"]
         assert str(event.asset_materialization.metadata["path"].value).startswith(str(ops_env.ben_home))
-    assert len(list(artifacts.glob("*.png"))) == shots >= 8
+    assert len(list(artifacts.glob("*.png"))) == shots >= 13
