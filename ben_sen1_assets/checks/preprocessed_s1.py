@@ -15,6 +15,7 @@ MIN_PATCH_VALID_FRACTION = 0.99
 # BigEarthNet-S1 v1.0 patches span VV −24.8 … +6.7 dB, VH −37.3 … −6.4 dB; real scenes reach the
 # noise floor (−50 dB) and bright targets (+30 dB), no further
 PLAUSIBLE_DB = (-50.0, 30.0)
+MAX_LOW_PERCENT = 5.0  # noise-dominated pixels below the range (dark water, radar shadow)
 OVERVIEW_PX = 1024  # the dB check reads each COG at most this size (its overviews)
 
 
@@ -129,8 +130,10 @@ def preprocessed_serve_their_patches(
 
 @dg.asset_check(asset=preprocessed_s1, partitions_def=tile_partitions)
 def preprocessed_plausible_db(preprocessed_s1: TileRasterCollection) -> dg.AssetCheckResult:
-    """Each product's finite values lie within −50 … +30 dB and its VV median is above its VH
-    median (read from the COGs' overviews)."""
+    """Each product's backscatter is plausible (read from the COGs' overviews, in dB): nothing
+    above +30 dB, at most 5 % of the finite pixels below −50 dB or at or below zero power (the
+    noise-removed linear values of dark, noise-dominated areas stay unclipped, so a few are
+    expected), and the VV median above the VH median."""
     import numpy as np
     import rasterio
     from rasterio.enums import Resampling
@@ -144,29 +147,40 @@ def preprocessed_plausible_db(preprocessed_s1: TileRasterCollection) -> dg.Asset
                 scale = max(1.0, max(src.width, src.height) / OVERVIEW_PX)
                 shape = (max(1, round(src.height / scale)), max(1, round(src.width / scale)))
                 bands = [list(src.descriptions).index(b) + 1 for b in ("VV", "VH")]
-                vv, vh = src.read(bands, out_shape=(2, *shape), resampling=Resampling.nearest)
-                if src.tags().get("units", "dB") != "dB":  # output_scale linear
-                    with np.errstate(divide="ignore", invalid="ignore"):
-                        vv, vh = 10 * np.log10(vv), 10 * np.log10(vh)
+                vv, vh = src.read(bands, out_shape=(2, *shape), resampling=Resampling.nearest).astype(np.float64)
+                linear = src.tags().get("units", "dB") == "linear"
+            if linear:
+                n_dark = int(((vv <= 0) | (vh <= 0)).sum())  # before log: NaN would hide them
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    vv, vh = 10 * np.log10(vv), 10 * np.log10(vh)
+            else:
+                n_dark = 0
             finite = np.concatenate([vv[np.isfinite(vv)], vh[np.isfinite(vh)]])
-            outside = int(((finite < PLAUSIBLE_DB[0]) | (finite > PLAUSIBLE_DB[1])).sum())
+            n_low = int((finite < PLAUSIBLE_DB[0]).sum()) + n_dark
+            n_high = int((finite > PLAUSIBLE_DB[1]).sum())
+            low_percent = 100.0 * n_low / max(1, finite.size + n_dark)
             med = [float(np.median(a[np.isfinite(a)])) if np.isfinite(a).any() else float("nan") for a in (vv, vh)]
             if not finite.size:
                 problems.append(f"{name}: no finite value")
-            elif outside:
-                problems.append(f"{name}: {outside} values outside {PLAUSIBLE_DB[0]} … {PLAUSIBLE_DB[1]} dB")
+            if n_high:
+                problems.append(f"{name}: {n_high} values above {PLAUSIBLE_DB[1]} dB")
+            if low_percent > MAX_LOW_PERCENT:
+                problems.append(f"{name}: {low_percent:.1f} % of the pixels below {PLAUSIBLE_DB[0]} dB or at zero power")
             if not med[0] > med[1]:
                 problems.append(f"{name}: VV median {med[0]:.1f} dB not above VH median {med[1]:.1f} dB")
             rows.append({"product": name, "median_vv_db": round(med[0], 2), "median_vh_db": round(med[1], 2),
-                         "n_outside_range": outside})
+                         "low_percent": round(low_percent, 2), "n_above_range": n_high})
     return dg.AssetCheckResult(
         passed=not problems,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
             "range_db": f"{PLAUSIBLE_DB[0]} … {PLAUSIBLE_DB[1]}",
+            "max_low_percent": MAX_LOW_PERCENT,
             "products": table(rows, [
                 ("product", "string", "S1 product name"), ("median_vv_db", "float", "VV median (dB)"),
-                ("median_vh_db", "float", "VH median (dB)"), ("n_outside_range", "int", "values outside the range"),
+                ("median_vh_db", "float", "VH median (dB)"),
+                ("low_percent", "float", f"pixels below {PLAUSIBLE_DB[0]} dB or at zero power (%)"),
+                ("n_above_range", "int", f"values above {PLAUSIBLE_DB[1]} dB"),
             ]),
             "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none"),
         },

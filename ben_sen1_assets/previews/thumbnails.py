@@ -18,9 +18,9 @@ def _on_white(rgba: Image.Image) -> Image.Image:
 
 
 def raster_quicklook(path, window=None, max_size: int = 96) -> Image.Image:
-    """Quicklook of the VV and VH bands of a tile raster (a COG path or UPath), read from its
-    overviews at most ``max_size`` px on the longer side, within ``window`` (a rasterio Window on
-    the raster, e.g. the patches in scope) if given."""
+    """Quicklook of the VV and VH bands of a tile raster (a COG path or UPath; dB, or linear
+    when its ``units`` tag says so), read from its overviews at most ``max_size`` px on the longer
+    side, within ``window`` (a rasterio Window on the raster) if given."""
     import rasterio
     from rasterio.enums import Resampling
     from rasterio.windows import Window
@@ -35,8 +35,12 @@ def raster_quicklook(path, window=None, max_size: int = 96) -> Image.Image:
         shape = (max(1, round(window.height / scale)), max(1, round(window.width / scale)))
         names = list(src.descriptions)
         bands = [names.index("VV") + 1, names.index("VH") + 1]
+        linear = src.tags().get("units", "dB") == "linear"  # the chain's COGs say their scale
         vv, vh = src.read(bands, window=window, out_shape=(2, *shape), resampling=Resampling.average,
                           boundless=False)
+    if linear:  # averaged in power (as overviews of linear values are), shown in dB
+        with np.errstate(divide="ignore", invalid="ignore"):
+            vv, vh = 10.0 * np.log10(vv), 10.0 * np.log10(vh)
     return _on_white(quicklook_image(vv, vh))
 
 
