@@ -15,10 +15,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test install install-test system system-test clean
 
+# the code location and what it needs at run time, nothing for the tests (make demo)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -U pip uv
-	$(BIN)/uv pip install -q --python $(BIN)/python -e '.[test]'
+	$(BIN)/uv pip install -q --python $(BIN)/python -e .
 	touch $@
 
 # install the Debian packages of $(1) that are missing
@@ -38,6 +39,7 @@ system-test:
 
 install: system $(STAMP)
 
+# ...and the test tools, the distributed executors and TorchGeo (make test)
 $(TEST_STAMP): pyproject.toml $(STAMP)
 	$(BIN)/uv pip install -q --python $(BIN)/python -e '.[test,torchgeo]'
 	touch $@

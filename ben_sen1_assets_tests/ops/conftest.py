@@ -45,6 +45,30 @@ def wait_for(predicate: Callable[[], object], timeout: float, what: str, interva
         time.sleep(interval)
 
 
+def wait_while_progressing(predicate: Callable[[], object], progress: Callable[[], object], stall: float,
+                           what: str, interval: float = 2.0) -> object:
+    """Poll ``predicate`` until it returns something truthy. Fail only when ``progress()`` (e.g.
+    the number of events the runs have written) has not changed for ``stall`` seconds: on a busy
+    machine a slow run gets the time it needs, a stuck one fails in bounded time."""
+    last, changed = progress(), time.monotonic()
+    while True:
+        value = predicate()
+        if value:
+            return value
+        now = progress()
+        if now != last:
+            last, changed = now, time.monotonic()
+        elif time.monotonic() - changed > stall:
+            raise TimeoutError(f"{what}: no progress for {stall:.0f} s (last: {last})")
+        time.sleep(interval)
+
+
+def instance_progress(ops_env: "OpsEnv") -> int:
+    """Events written so far by the instance's latest runs: grows while any run does something."""
+    with ops_env.instance() as instance:
+        return sum(len(instance.all_logs(run.run_id)) for run in instance.get_runs(limit=20))
+
+
 @dataclass
 class OpsEnv:
     """Environment of one test: its Dagster home, its project state root, the env to pass on."""
@@ -227,9 +251,10 @@ def definition_check_names() -> dict[str, list[str]]:
     return {k: sorted(v) for k, v in checks.items()}
 
 
-def wait_for_finished_runs(ops_env: OpsEnv, tags: dict[str, str], count: int, timeout: float,
+def wait_for_finished_runs(ops_env: OpsEnv, tags: dict[str, str], count: int, stall: float,
                            watch: list[ProcessGroup] = ()) -> list:
-    """Runs with ``tags`` once ``count`` of them exist and all have finished (success or not)."""
+    """Runs with ``tags`` once ``count`` of them exist and all have finished (success or not);
+    fails when the instance's runs have written no event for ``stall`` seconds."""
     import dagster as dg
 
     def finished() -> list | None:
@@ -241,7 +266,8 @@ def wait_for_finished_runs(ops_env: OpsEnv, tags: dict[str, str], count: int, ti
             return runs
         return None
 
-    return wait_for(finished, timeout, f"{count} finished runs tagged {tags}", interval=2.0)
+    return wait_while_progressing(finished, lambda: instance_progress(ops_env), stall,
+                                  f"{count} finished runs tagged {tags}")
 
 
 def run_failure_details(ops_env: OpsEnv, runs: list) -> str:

@@ -104,3 +104,31 @@ def test_default_executor_rejects_cluster_config(validation_reports: dict[str, d
     assert report["executor"] == "multiprocess"
     ok, k8s = report["results"]
     assert ok["valid"] and not k8s["valid"]
+
+
+def test_default_executor_forks_steps_from_a_preloaded_forkserver(tmp_path) -> None:
+    """The default run config resolves to the forkserver start method with the project's preload
+    list, and every module of that list imports (a failing preload would be skipped silently by
+    multiprocessing, and each step would pay the imports again)."""
+    import dagster as dg
+
+    from ben_sen1_assets.executors import FORKSERVER_PRELOAD, _forkserver_by_default, multiprocess_executor
+
+    assert _forkserver_by_default({}) == {"start_method": {"forkserver": {"preload_modules": FORKSERVER_PRELOAD}}}
+    assert _forkserver_by_default({"max_concurrent": 2})["start_method"]["forkserver"]["preload_modules"]
+    assert _forkserver_by_default({"start_method": {"spawn": {}}})["start_method"] == {"spawn": {}}
+    assert multiprocess_executor.name == "multiprocess"
+    dagster_home = tmp_path / "dagster_home"
+    dagster_home.mkdir()
+    dg.DagsterInstance.from_config(str(dagster_home)).dispose()
+    code = (
+        "import importlib, sys, json\n"
+        f"for m in {FORKSERVER_PRELOAD!r}: importlib.import_module(m)\n"
+        "wanted = ['geopandas', 'rasterio', 'numba', 'xarray', 'zarr', 'ben_sen1_assets.sar.chain',\n"
+        "          'ben_sen1_assets.outputs.patches', 'dagster._core.storage.event_log.sqlite.sqlite_event_log']\n"
+        "print(json.dumps([m for m in wanted if m not in sys.modules]))\n"
+    )
+    env = {**__import__("os").environ, "DAGSTER_HOME": str(dagster_home)}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

@@ -34,9 +34,10 @@ from ben_sen1_assets_tests.ops.conftest import (
     demo_partition_keys,
     free_port,
     graphql,
+    instance_progress,
     run_failure_details,
-    wait_for,
     wait_for_server,
+    wait_while_progressing,
 )
 
 CHROMIUM = os.environ.get("BEN_SEN1_CHROMIUM", "/usr/bin/chromium")
@@ -46,7 +47,8 @@ CHROMIUM_ARGS = [
 ]
 UI_TIMEOUT_MS = 90_000  # a busy 2-core machine renders slowly; nothing here should take this long
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+# the waits fail when nothing progresses for minutes; this cap is only a last resort
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 RUNS_FOR_PARTITION = """
 query($key: String!) {
@@ -261,7 +263,8 @@ def test_ui_shows_the_graph_and_materializes_a_partition(
                 return runs[0]
             return None
 
-        run = wait_for(run_finished, 480, f"a run for {partition} finished", interval=3.0)
+        run = wait_while_progressing(run_finished, lambda: instance_progress(ops_env), 300,
+                                     f"a run for {partition} finished")
         with ops_env.instance() as instance:
             details = run_failure_details(ops_env, [instance.get_run_by_id(run["runId"])])
         assert run["status"] == "SUCCESS", details
