@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from ben_sen1_assets.assets.metadata import OWNERS
 from ben_sen1_assets.partitions import SETTINGS
 from ben_sen1_assets.types import PatchStores
 
@@ -14,6 +15,8 @@ class ExportConfig(dg.Config):
 @dg.asset(
     group_name="datasets",
     kinds={"geotiff", "json"},
+    owners=OWNERS,
+    tags={"stage": "datasets"},
     ins={"patches": dg.AssetIn(metadata={"allow_missing_partitions": True})},
     code_version="1",
 )

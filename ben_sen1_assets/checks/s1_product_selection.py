@@ -25,8 +25,8 @@ def patch_coverage(
         passed=bool(fraction >= selection_rules.min_coverage and len(s1_product_selection) > 0),
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
-            "coverage_fraction": float(fraction),
-            "min_coverage": float(selection_rules.min_coverage),
+            "coverage_percent": round(100.0 * float(fraction), 2),
+            "min_coverage_percent": round(100.0 * float(selection_rules.min_coverage), 2),
             "n_products": len(s1_product_selection),
             "n_uncovered": len(uncovered),
             "uncovered_patches": dg.MetadataValue.text(";".join(uncovered) or "none"),

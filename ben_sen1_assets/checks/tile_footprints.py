@@ -55,8 +55,8 @@ def tile_geometry(tile_footprints: GeoDataFrame) -> dg.AssetCheckResult:
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
             "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none"),
-            "area_error": float(area_error),
-            "corner_error_m": float(corner_error),
+            "area_error_percent": round(100.0 * float(area_error), 4),
+            "corner_error_m": round(float(corner_error), 3),
             "n_patches_in_scope": len(patches),
         },
     )

@@ -34,7 +34,7 @@ def test_chosen_products_are_in_archive_and_cover(e2e, key):
     assert set(frame["name"]) <= archive_names
     check = e2e.checks(e2e.tiles[key])["patch_coverage"]
     assert check.passed
-    assert check.metadata["coverage_fraction"].value == 1.0
+    assert check.metadata["coverage_percent"].value == 100.0
     assert check.metadata["n_uncovered"].value == 0
 
 
