@@ -29,14 +29,13 @@ def main() -> int:
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     warnings.filterwarnings("ignore", category=dg.PreviewWarning)
     from ben_sen1_assets.definitions import defs
-    from ben_sen1_assets.partitions import tile_catalog
-
-    TILE_CATALOG = tile_catalog()
-
     from ben_sen1_assets.demo_archive import build_demo_archive
     from ben_sen1_assets.jobs import tile_run_tags
+    from ben_sen1_assets.partitions import tile_catalog
 
-    print(f"ben_sen1_assets demo: catalog '{settings.catalog}', {len(TILE_CATALOG.keys())} partitions, offline")
+    catalog = tile_catalog()
+
+    print(f"ben_sen1_assets demo: catalog '{settings.catalog}', {len(catalog.keys())} partitions, offline")
     print(f"  storage:       {settings.storage}")
     print(f"  dagster home:  {os.environ['DAGSTER_HOME']}")
     started = time.perf_counter()
@@ -51,7 +50,7 @@ def main() -> int:
         print(f"  run {run_id}: its process is gone (killed?); marked failed, its pool slots freed")
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     failed = False
-    for key in TILE_CATALOG.keys():
+    for key in catalog.keys():
         t0 = time.perf_counter()
         result = defs.resolve_job_def("tile_job").execute_in_process(
             partition_key=key, instance=instance, raise_on_error=False, run_config=quiet,
@@ -65,7 +64,7 @@ def main() -> int:
     failed |= not _report("cross-tile (s1s2_mapping, bigearthnet_export)", result, time.perf_counter() - t0)
 
     print(f"\nwritten under {settings.storage}:")
-    for key in TILE_CATALOG.keys():
+    for key in catalog.keys():
         store = os.path.join(settings.storage, "patches", f"{key}.zarr")
         if os.path.exists(os.path.join(store, "zarr.json")):
             print(f"  {store}")
