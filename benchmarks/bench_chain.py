@@ -13,6 +13,11 @@ Each measured run is a separate child process (own peak RSS from ``getrusage``);
 are warmed up (loaded from the on-disk cache) on a small window first, not timed. The machine's
 load average is reported: other processes on a shared machine slow everything down.
 
+Terrain flattening: the same full tile again with ``calibration="gamma0_rtc"`` (``gamma0_rtc`` in
+the JSON: its wall/CPU time, peak RSS and the time added to the σ0 run; ``--skip-rtc`` skips it).
+With the constant-height DEM every facet is still projected and accumulated: the cost is the
+method's, not the terrain's.
+
 Regression: ``--reference FILE`` compares the full-tile output with a reference output (e.g. the
 ``ours_full.tif`` of a run of an earlier commit, kept with ``--keep-reference FILE``): identical
 pixels, NaN mask, largest difference in dB, per band, full resolution. The output is also checked
@@ -111,7 +116,7 @@ def child_ours(args) -> dict:
     from ben_sen1_assets.sar.config import DemConfig, ProcessingConfig
     from ben_sen1_assets.sar.speckle import SpeckleFilter
 
-    config = ProcessingConfig(dem=DemConfig.constant(HEIGHT_M, "ellipsoid"))
+    config = ProcessingConfig(dem=DemConfig.constant(HEIGHT_M, "ellipsoid"), calibration=args.calibration)
     if args.compare:  # like sarsen's GTC: β0, no noise removal, no filter, nearest, linear
         config = config.replace(calibration="beta0", thermal_noise_removal=False, speckle_filter=SpeckleFilter("none"),
                                 resampling="nearest", output_scale="linear", orbit_interpolation="polyfit",
@@ -240,6 +245,8 @@ def main() -> None:
     parser.add_argument("--dem")
     parser.add_argument("--pols", nargs="+", default=["VV", "VH"])
     parser.add_argument("--compare", action="store_true")
+    parser.add_argument("--calibration", default="sigma0", help="ours: sigma0 (default) or gamma0_rtc, ...")
+    parser.add_argument("--skip-rtc", action="store_true", help="no terrain-flattened (gamma0_rtc) full-tile run")
     parser.add_argument("--reference", help="compare the full-tile output with this earlier output")
     parser.add_argument("--keep-reference", help="copy the full-tile output here (a reference for later runs)")
     args = parser.parse_args()
@@ -263,6 +270,12 @@ def main() -> None:
                            "--warm-window", *map(str, warm)])
     print("ours, full tile:", json.dumps(ours_full), flush=True)
 
+    ours_rtc = None
+    if not args.skip_rtc:  # the same full tile with terrain flattening (γ0_T): its cost
+        ours_rtc = run_child(["--child", "ours", "--calibration", "gamma0_rtc", "--product", str(product), "--tile", tile,
+                              "--out", str(work / "ours_full_rtc.tif"), "--warm-window", *map(str, warm)])
+        print("ours, full tile, gamma0_rtc:", json.dumps(ours_rtc), flush=True)
+
     # the region run reads what sarsen reads: the extracted SAFE folder (the full-tile run: the zip)
     region_input = extract_safe(product, work) if not args.skip_sarsen else product
     ours_region = run_child(["--child", "ours", "--product", str(region_input), "--tile", tile, "--window", *map(str, region),
@@ -281,6 +294,12 @@ def main() -> None:
         "peak_rss_mb": ours_full["peak_rss_mb"],
         "valid_fraction": ours_full["valid_fraction"],
         "scene_window": ours_full["scene_window"],
+        "gamma0_rtc": None if ours_rtc is None else {
+            "wall_s": ours_rtc["wall_s"], "cpu_s": ours_rtc["cpu_s"], "peak_rss_mb": ours_rtc["peak_rss_mb"],
+            "flattening_s": ours_rtc["timings_s"].get("flattening"),
+            "added_wall_s": round(ours_rtc["wall_s"] - ours_full["wall_s"], 2),
+            "added_peak_rss_mb": round(ours_rtc["peak_rss_mb"] - ours_full["peak_rss_mb"], 1),
+            "timings_s": ours_rtc["timings_s"]},
         "timings_s": ours_full["timings_s"],
         "timing_shares": {k: round(v / ours_full["timings_s"]["total"], 3) for k, v in ours_full["timings_s"].items()
                           if k != "total"},

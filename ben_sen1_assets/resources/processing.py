@@ -12,7 +12,10 @@ class SarProcessingResource(dg.ConfigurableResource):
     """The Sentinel-1 GRD processing chain and its parameters."""
 
     processor: str = Field(default="own", description="own (the project's numpy chain) or snap (SNAP gpt)")
-    calibration: str = Field(default="sigma0", description="sigma0, beta0 or gamma0")
+    calibration: str = Field(
+        default="sigma0",
+        description="sigma0, beta0, gamma0 (ellipsoid) or gamma0_rtc (terrain-flattened γ0_T on the DEM)",
+    )
     thermal_noise_removal: bool = True
     border_noise_removal: str = Field(default="auto", description="auto, zero_only or edge_trim")
     speckle_filter: str = Field(default="refined_lee", description="refined_lee, lee_sigma, boxcar or none")

@@ -2,7 +2,9 @@
 
 :func:`process_scene_to_tile` runs, for a (window of a) tile grid:
 reader → border noise + thermal noise → calibration → speckle filter → range-Doppler geocoding
-(DEM heights + geoid) → resampling onto the tile grid → dB, and writes a Cloud-Optimized GeoTIFF
+(DEM heights + geoid) → resampling onto the tile grid → [terrain flattening: ``gamma0_rtc``
+divides the resampled β0 by the normalised illuminated area of :mod:`.terrain_flattening`,
+accumulated on the same block's DEM facets] → dB, and writes a Cloud-Optimized GeoTIFF
 with one float32 band per polarisation (NaN = no data), then ``local_incidence_angle`` (degrees,
 :mod:`.incidence`) and ``mask`` (uint8 bits of :mod:`.masks`, exact in float32), and the
 provenance tags (``mask_bits`` names the bits).
@@ -52,8 +54,17 @@ from .config import ProcessingConfig
 from .dem import DemError, DemSource
 from .errors import SafeError
 from .geocoding import GeometryModel, RasterGrid, geocode_grid
-from .incidence import incidence_angles
-from .masks import DEM_FILLED, NO_DATA, NOISE_FIRST, NOISE_SECOND, add_nearest_flags, layover_shadow, mask_bits
+from .incidence import block_angles
+from .masks import (
+    DEM_FILLED,
+    NO_DATA,
+    NOISE_FIRST,
+    NOISE_SECOND,
+    RTC_AREA_LOW,
+    add_nearest_flags,
+    layover_shadow,
+    mask_bits,
+)
 from .radiometry import (
     border_valid_mask,
     calibrate,
@@ -63,6 +74,7 @@ from .radiometry import (
 )
 from .safe import SafeProduct, open_safe
 from .terrain import grown_grid, halo_for, range_direction, terrain_block
+from .terrain_flattening import MIN_AREA_FRACTION, normalised_area
 from .tiepoints import geocode_grid_tiepoints
 
 #: progress callback: (fraction done 0..1, message)
@@ -74,6 +86,9 @@ _COARSE_MARGIN = 256  # GRD px of slack around the coarse pass (interpolation, D
 #: (uint8 bits of :mod:`.masks`, stored exactly in float32)
 LIA_BAND = "local_incidence_angle"
 MASK_BAND = "mask"
+#: bits of :attr:`FilteredGrd.flags`
+FLAG_NOISE = 1
+FLAG_AREA_LOW = 2
 
 
 class ChainError(SafeError):
@@ -173,8 +188,12 @@ class FilteredGrd:
 
     :meth:`ensure` makes ``data[pol]`` hold the pixels of (at least the columns of) a requested
     window, reusing the overlap with what it held before and computing the rest in strips.
-    With thermal noise removal, ``noisy[pol]`` (uint8, same window) flags the pixels where
-    DN² < N before the filter (their calibrated value is negative; kept, unclipped).
+    ``flags[pol]`` (uint8, same window): bit :data:`FLAG_NOISE` where DN² < N before the filter
+    (the calibrated value is negative; kept, unclipped), bit :data:`FLAG_AREA_LOW` where terrain
+    flattening masked the pixel. For ``gamma0_rtc`` the chain hands over the normalised area of
+    the GRD window about to be computed (:meth:`set_area`): β0 is divided by it *before* the
+    speckle filter (as SNAP's Terrain-Flattening → Speckle-Filter), so the filter sees γ0_T, not
+    the terrain's brightness pattern.
     """
 
     def __init__(self, product: SafeProduct, polarisations: tuple[str, ...], config: ProcessingConfig,
@@ -202,8 +221,8 @@ class FilteredGrd:
         self._noise = {p: product.noise(p) for p in polarisations} if need_noise else {}
         self.window: Window | None = None
         self.data: dict[str, np.ndarray] = {}
-        self.noisy: dict[str, np.ndarray] = {}
-        self.flag_noise = bool(self.params.thermal_noise)
+        self.flags: dict[str, np.ndarray] = {}
+        self.area: tuple[np.ndarray, Window, np.ndarray] | None = None  # (area, its window, floor per column)
         self.read_window: Window | None = None  # union of the GRD windows processed (with halo)
 
     def close(self) -> None:
@@ -214,6 +233,38 @@ class FilteredGrd:
     def _read(self, pol: str, window: Window) -> np.ndarray:
         with _timer(self.timings, "read"):
             return self._datasets[pol].read(1, window=window)
+
+    def set_area(self, area: np.ndarray, window: Window, floor: np.ndarray) -> None:
+        """The normalised illuminated area of the GRD ``window`` (covering what :meth:`plan`
+        said will be computed, with the filter's halo) and, per column of it, the area below
+        which a pixel is masked instead of divided."""
+        self.area = (area, window, floor)
+
+    def plan(self, need: Window) -> Window | None:
+        """The GRD window :meth:`ensure` will hold for ``need`` (None: already held)."""
+        old = self.window
+        if old is not None and _intersect(old, need) is not None and _intersect(old, need) == need:
+            return None
+        if old is None:
+            return need
+        c0 = min(int(old.col_off), int(need.col_off))
+        c1 = max(int(old.col_off + old.width), int(need.col_off + need.width))
+        return Window(c0, int(need.row_off), c1 - c0, int(need.height))
+
+    def _flatten(self, values: np.ndarray, window: Window) -> np.ndarray:
+        """γ0_T = β0 / area of ``window`` (in place); NaN where the area is below its floor.
+        Returns the masked pixels (bool)."""
+        area, awin, floor = self.area
+        r, c = int(window.row_off - awin.row_off), int(window.col_off - awin.col_off)
+        h, w = values.shape
+        if r < 0 or c < 0 or r + h > area.shape[0] or c + w > area.shape[1]:
+            raise ChainError(f"terrain flattening: GRD window {window} outside the area window {awin}")
+        a = area[r : r + h, c : c + w]
+        low = ~(a >= floor[None, c : c + w])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            np.divide(values, a, out=values)
+        values[low] = np.nan
+        return low
 
     def radiometry(self, pol: str, window: Window) -> np.ndarray:
         """Calibrated (denoised, border-masked) float32 of a GRD window."""
@@ -241,11 +292,15 @@ class FilteredGrd:
         halo_window = Window(c0, r0, c1 - c0, r1 - r0)
         self.read_window = _union(self.read_window, halo_window)
         cal = self.radiometry(pol, halo_window)
+        flags = (cal < 0).astype(np.uint8) if self.params.thermal_noise else np.zeros(cal.shape, np.uint8)
+        if self.area is not None:
+            with _timer(self.timings, "flattening"):
+                flags[self._flatten(cal, halo_window)] |= FLAG_AREA_LOW
         with _timer(self.timings, "speckle"):
             out = self.speckle.apply(cal) if self.speckle.kind != "none" else cal
         rr, cc = int(window.row_off) - r0, int(window.col_off) - c0
         inner = (slice(rr, rr + int(window.height)), slice(cc, cc + int(window.width)))
-        return out[inner], (cal[inner] < 0) if self.flag_noise else None
+        return out[inner], flags[inner]
 
     def _compute_into(self, arrays: dict[str, np.ndarray], flags: dict[str, np.ndarray], region: Window,
                       part: Window) -> None:
@@ -255,10 +310,7 @@ class FilteredGrd:
             dst = (slice(s - int(region.row_off), e - int(region.row_off)),
                    slice(int(part.col_off - region.col_off), int(part.col_off - region.col_off + part.width)))
             for pol in self.polarisations:
-                values, noisy = self.filtered(pol, strip)
-                arrays[pol][dst] = values
-                if noisy is not None:
-                    flags[pol][dst] = noisy
+                arrays[pol][dst], flags[pol][dst] = self.filtered(pol, strip)
 
     def ensure(self, need: Window) -> None:
         """Hold at least ``need`` (rows exactly; columns: ``need`` ∪ the columns held before)."""
@@ -272,8 +324,7 @@ class FilteredGrd:
         else:
             new = need
         arrays = {p: np.empty((int(new.height), int(new.width)), np.float32) for p in self.polarisations}
-        flags = ({p: np.zeros((int(new.height), int(new.width)), np.uint8) for p in self.polarisations}
-                 if self.flag_noise else {})
+        flags = {p: np.zeros((int(new.height), int(new.width)), np.uint8) for p in self.polarisations}
         inter = _intersect(old, new) if old is not None else None
         if inter is None:
             self._compute_into(arrays, flags, new, new)
@@ -284,8 +335,7 @@ class FilteredGrd:
                    slice(int(inter.col_off - old.col_off), int(inter.col_off - old.col_off + inter.width)))
             for pol in self.polarisations:
                 arrays[pol][dst] = self.data[pol][src]
-                if self.flag_noise:
-                    flags[pol][dst] = self.noisy[pol][src]
+                flags[pol][dst] = self.flags[pol][src]
             nr0, nr1 = int(new.row_off), int(new.row_off + new.height)
             nc0, nc1 = int(new.col_off), int(new.col_off + new.width)
             ir0, ir1 = int(inter.row_off), int(inter.row_off + inter.height)
@@ -300,7 +350,7 @@ class FilteredGrd:
                 if part.height > 0 and part.width > 0:
                     self._compute_into(arrays, flags, new, part)
         self.data = arrays  # the old arrays are released here
-        self.noisy = flags
+        self.flags = flags
         self.window = new
 
 
@@ -403,6 +453,29 @@ def grd_extent(line: np.ndarray, pixel: np.ndarray, image_shape: tuple[int, int]
     p0 = max(int(np.floor(r[:, 2].min())) - margin, 0)
     p1 = min(int(np.ceil(r[:, 3].max())) + margin + 1, image_shape[1])
     return Window(p0, l0, p1 - p0, l1 - l0)
+
+
+def _grow(window: Window, halo: int, shape: tuple[int, int]) -> Window:
+    """``window`` grown by ``halo`` on every side, clipped to an image of ``shape``."""
+    r0, c0 = max(int(window.row_off) - halo, 0), max(int(window.col_off) - halo, 0)
+    r1 = min(int(window.row_off + window.height) + halo, shape[0])
+    c1 = min(int(window.col_off + window.width) + halo, shape[1])
+    return Window(c0, r0, c1 - c0, r1 - r0)
+
+
+def _flat_area(annotation, window: Window) -> np.ndarray:
+    """Normalised area of flat ground, cot θ, per column of a GRD ``window`` (incidence angle of
+    the annotation's geolocation grid at the window's middle line: it changes by < 0.01° along
+    a block's lines)."""
+    g = annotation.geolocation_grid
+    lines = np.unique(g.line).astype(float)
+    inc = g.as_2d("incidence_angle")
+    mid = float(window.row_off) + 0.5 * float(window.height)
+    i = int(np.clip(np.searchsorted(lines, mid) - 1, 0, lines.size - 2))
+    t = float(np.clip((mid - lines[i]) / (lines[i + 1] - lines[i]), 0.0, 1.0))
+    row = (1 - t) * inc[i] + t * inc[i + 1]
+    cols = np.arange(int(window.col_off), int(window.col_off + window.width), dtype=float)
+    return 1.0 / np.tan(np.radians(np.interp(cols, np.unique(g.pixel).astype(float), row)))
 
 
 def _coarse_grid(grid: RasterGrid, step: int) -> RasterGrid:
@@ -553,6 +626,7 @@ def process_scene_to_tile(
         relief = (height_range[1] - height_range[0]) if height_range else 200.0
         halo = halo_for(relief, direction, abs(grid.transform.a), step)
         bits = mask_bits(pols)
+        rtc = config.calibration == "gamma0_rtc"
         tags.update({"bands": json.dumps([*pols, LIA_BAND, MASK_BAND]), "mask_bits": json.dumps(bits),
                      "local_incidence_angle_units": "degree"})
 
@@ -600,13 +674,22 @@ def process_scene_to_tile(
                             need = grd_extent(line, pixel, shape, margin=1)
                         del heights, filled, tb_line, tb_pixel
                         with _timer(timings, "incidence"):
-                            block[len(pols)], _ = incidence_angles(tb)
+                            block[len(pols)], _, look_angle = block_angles(tb)
                         with _timer(timings, "masks"):
-                            mask = layover_shadow(tb, direction)
+                            mask = layover_shadow(tb, direction, look_angle)
+                            del look_angle
                             mask[tb.inner(tb.filled)] |= DEM_FILLED
-                        del tb
                         nodata = np.ones((bh, width), bool)
                         if need is not None:
+                            target = filtered.plan(need)
+                            if rtc and target is not None:
+                                # the normalised area of the GRD pixels about to be calibrated (with
+                                # the filter's halo): β0 is flattened before the speckle filter
+                                with _timer(timings, "flattening"):
+                                    awin = _grow(target, filtered.speckle.halo, shape)
+                                    filtered.set_area(normalised_area(tb, awin), awin,
+                                                      MIN_AREA_FRACTION * _flat_area(ann, awin))
+                            del tb
                             filtered.ensure(need)
                             counts = np.empty((bh, len(pols) + 1), np.int64)
                             with _timer(timings, "resample"):  # + dB + valid counts, one pass
@@ -621,9 +704,16 @@ def process_scene_to_tile(
                             n_all_valid += int(totals[-1])
                             with _timer(timings, "masks"):
                                 nodata = ~np.isfinite(block[: len(pols)]).all(axis=0)
-                                for p, noise_bit in zip(pols, (NOISE_FIRST, NOISE_SECOND)):
-                                    if filtered.noisy:
-                                        add_nearest_flags(mask, filtered.noisy[p], filtered.window, line, pixel, noise_bit)
+                                if config.thermal_noise_removal:
+                                    for p, noise_bit in zip(pols, (NOISE_FIRST, NOISE_SECOND)):
+                                        add_nearest_flags(mask, filtered.flags[p], filtered.window, line, pixel,
+                                                          FLAG_NOISE, noise_bit)
+                                if rtc:
+                                    add_nearest_flags(mask, filtered.flags[pols[0]], filtered.window, line, pixel,
+                                                      FLAG_AREA_LOW, RTC_AREA_LOW)
+                                    nodata &= (mask & RTC_AREA_LOW) == 0  # masked by the flattening, not missing
+                        else:
+                            del tb
                         mask[nodata] |= NO_DATA
                         del line, pixel
                     with _timer(timings, "write"):

@@ -5,8 +5,10 @@ names in brackets, so a SNAP GPT graph can be built from it 1:1):
 
 - ``polarisations``: bands produced, in order (default ``("VV", "VH")``).
 - ``calibration`` [Calibration: outputSigmaBand/outputBetaBand/outputGammaBand]: ``"sigma0"``
-  (default), ``"beta0"`` or ``"gamma0"`` (γ0 from the ellipsoid-based annotation LUT, no
-  terrain flattening).
+  (default), ``"beta0"``, ``"gamma0"`` (γ0 from the ellipsoid-based annotation LUT, no
+  terrain flattening) or ``"gamma0_rtc"`` [Calibration outputBetaBand → Terrain-Flattening]:
+  terrain-flattened γ0_T = β0 / normalised illuminated area, on the geocoding's own DEM
+  (:mod:`.terrain_flattening`, Small 2011; pixels below 5 % of flat ground's area are NaN).
 - ``thermal_noise_removal`` [ThermalNoiseRemoval: removeThermalNoise]: subtract the annotation's
   noise LUT (range × azimuth) before calibration.
 - ``negative`` / ``negative_floor``: what a value below the floor (≤ 0 after noise removal
@@ -55,7 +57,7 @@ from .radiometry import QUANTITIES, RadiometryParams
 from .speckle import SpeckleFilter
 
 #: bump when the chain's numerics change (part of :meth:`ProcessingConfig.fingerprint`)
-CHAIN_VERSION = "2"
+CHAIN_VERSION = "3"
 
 DEM_KINDS = ("local", "glo30", "constant")
 
@@ -169,7 +171,7 @@ class ProcessingConfig:
     """All parameters of the S1 GRD → tile-grid chain (see the module docstring for each)."""
 
     polarisations: tuple[str, ...] = ("VV", "VH")
-    calibration: Literal["sigma0", "beta0", "gamma0"] = "sigma0"
+    calibration: Literal["sigma0", "beta0", "gamma0", "gamma0_rtc"] = "sigma0"
     thermal_noise_removal: bool = True
     negative: Literal["floor", "nan", "zero"] = "floor"
     negative_floor: float = 1e-5
@@ -196,7 +198,7 @@ class ProcessingConfig:
             raise ConfigError(f"polarisations {self.polarisations!r}: expected distinct values of VV, VH, HH, HV")
         object.__setattr__(self, "polarisations", pols)
         choices = {
-            "calibration": tuple(QUANTITIES),
+            "calibration": (*QUANTITIES, "gamma0_rtc"),
             "negative": ("floor", "nan", "zero"),
             "border_noise_removal": ("auto", "zero_only", "edge_trim"),
             "resampling": ("bilinear", "nearest"),
@@ -231,7 +233,7 @@ class ProcessingConfig:
     def radiometry_params(self) -> RadiometryParams:
         """The :class:`.radiometry.RadiometryParams` of this config."""
         return RadiometryParams(
-            quantity=self.calibration,
+            quantity="beta0" if self.calibration == "gamma0_rtc" else self.calibration,
             thermal_noise=self.thermal_noise_removal,
             negative=self.negative,
             floor=self.negative_floor,

@@ -22,72 +22,99 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .terrain import TerrainBlock, ecef_at, node_interp3
+from .terrain import TerrainBlock, ecef_row, node_interp3
 
 
 @numba.njit(cache=True, parallel=True)
-def _incidence_kernel(heights, und, p0, nrm, sensor, step, r0, c0, out_lia, out_ell):
+def _geometry_kernel(heights, und, p0, nrm, sensor, step, r0, c0, h, w, nchunks, out_psi, out_lia, out_ell):
+    """Per row chunk, with the ECEF positions of three rows at a time: the off-nadir look angle of
+    every pixel (radians; :mod:`.masks`' shadow test) and, for the block's pixels, the local and
+    ellipsoid incidence angles (degrees)."""
     H, W = heights.shape
-    h, w = out_lia.shape
-    for i in numba.prange(h):
-        x = np.empty(3)
-        xa = np.empty(3)
-        xb = np.empty(3)
+    for k in numba.prange(nchunks):
+        a = k * H // nchunks
+        b = (k + 1) * H // nchunks
+        if a >= b:
+            continue
+        rows = np.full((3, W, 3), np.nan)  # rows i-1, i, i+1 at slots (i-1)%3, i%3, (i+1)%3
+        if a >= 1:
+            ecef_row(a - 1, heights, und, p0, nrm, step, rows[(a - 1) % 3])
+        ecef_row(a, heights, und, p0, nrm, step, rows[a % 3])
         p = np.empty(3)
         up = np.empty(3)
-        de = np.empty(3)
-        dn = np.empty(3)
-        ri = r0 + i
-        for j in range(w):
-            cj = c0 + j
-            hh = heights[ri, cj]
-            if not np.isfinite(hh):
-                out_lia[i, j] = np.nan
-                out_ell[i, j] = np.nan
-                continue
-            ecef_at(ri, cj, hh, und, p0, nrm, step, x)
-            # east: columns j+1 / j−1 (one-sided where missing)
-            ja = cj + 1 if cj + 1 < W and np.isfinite(heights[ri, cj + 1]) else cj
-            jb = cj - 1 if cj >= 1 and np.isfinite(heights[ri, cj - 1]) else cj
-            # north: rows i−1 / i+1
-            ia = ri - 1 if ri >= 1 and np.isfinite(heights[ri - 1, cj]) else ri
-            ib = ri + 1 if ri + 1 < H and np.isfinite(heights[ri + 1, cj]) else ri
-            if ja == jb or ia == ib:
-                out_lia[i, j] = np.nan
-                out_ell[i, j] = np.nan
-                continue
-            ecef_at(ri, ja, heights[ri, ja], und, p0, nrm, step, xa)
-            ecef_at(ri, jb, heights[ri, jb], und, p0, nrm, step, xb)
-            for a in range(3):
-                de[a] = xa[a] - xb[a]
-            ecef_at(ia, cj, heights[ia, cj], und, p0, nrm, step, xa)
-            ecef_at(ib, cj, heights[ib, cj], und, p0, nrm, step, xb)
-            for a in range(3):
-                dn[a] = xa[a] - xb[a]
-            n0 = de[1] * dn[2] - de[2] * dn[1]
-            n1 = de[2] * dn[0] - de[0] * dn[2]
-            n2 = de[0] * dn[1] - de[1] * dn[0]
-            node_interp3(float(ri), float(cj), sensor, step, p)
-            s0 = p[0] - x[0]
-            s1 = p[1] - x[1]
-            s2 = p[2] - x[2]
-            rs = np.sqrt(s0 * s0 + s1 * s1 + s2 * s2)
-            rn = np.sqrt(n0 * n0 + n1 * n1 + n2 * n2)
-            c = (n0 * s0 + n1 * s1 + n2 * s2) / (rs * rn)
-            node_interp3(float(ri), float(cj), nrm, step, up)
-            ru = np.sqrt(up[0] * up[0] + up[1] * up[1] + up[2] * up[2])
-            ce = (up[0] * s0 + up[1] * s1 + up[2] * s2) / (rs * ru)
-            out_lia[i, j] = np.degrees(np.arccos(min(max(c, -1.0), 1.0)))
-            out_ell[i, j] = np.degrees(np.arccos(min(max(ce, -1.0), 1.0)))
+        for i in range(a, b):
+            nxt = rows[(i + 1) % 3]
+            if i + 1 < H:
+                ecef_row(i + 1, heights, und, p0, nrm, step, nxt)
+            else:
+                nxt[:, :] = np.nan
+            cur = rows[i % 3]
+            prev = rows[(i - 1) % 3] if i >= 1 else rows[(i + 2) % 3]  # unused at i = 0 (NaN)
+            inner = r0 <= i < r0 + h
+            for j in range(W):
+                x0 = cur[j, 0]
+                if not np.isfinite(x0):
+                    out_psi[i, j] = np.nan
+                    if inner and c0 <= j < c0 + w:
+                        out_lia[i - r0, j - c0] = np.nan
+                        out_ell[i - r0, j - c0] = np.nan
+                    continue
+                x1 = cur[j, 1]
+                x2 = cur[j, 2]
+                node_interp3(float(i), float(j), sensor, step, p)
+                s0 = p[0] - x0
+                s1 = p[1] - x1
+                s2 = p[2] - x2
+                rs = np.sqrt(s0 * s0 + s1 * s1 + s2 * s2)
+                rp = np.sqrt(p[0] * p[0] + p[1] * p[1] + p[2] * p[2])
+                c = (s0 * p[0] + s1 * p[1] + s2 * p[2]) / (rs * rp)  # (P − X)·P: angle from nadir
+                out_psi[i, j] = np.float32(np.arccos(min(max(c, -1.0), 1.0)))
+                if not (inner and c0 <= j < c0 + w):
+                    continue
+                # terrain normal: central differences, one-sided where a neighbour has no height
+                ja = j + 1 if j + 1 < W and np.isfinite(cur[j + 1, 0]) else j
+                jb = j - 1 if j >= 1 and np.isfinite(cur[j - 1, 0]) else j
+                north = prev if i >= 1 and np.isfinite(prev[j, 0]) else cur
+                south = nxt if i + 1 < H and np.isfinite(nxt[j, 0]) else cur
+                if ja == jb or north is south:
+                    out_lia[i - r0, j - c0] = np.nan
+                    out_ell[i - r0, j - c0] = np.nan
+                    continue
+                de0 = cur[ja, 0] - cur[jb, 0]
+                de1 = cur[ja, 1] - cur[jb, 1]
+                de2 = cur[ja, 2] - cur[jb, 2]
+                dn0 = north[j, 0] - south[j, 0]
+                dn1 = north[j, 1] - south[j, 1]
+                dn2 = north[j, 2] - south[j, 2]
+                n0 = de1 * dn2 - de2 * dn1
+                n1 = de2 * dn0 - de0 * dn2
+                n2 = de0 * dn1 - de1 * dn0
+                rn = np.sqrt(n0 * n0 + n1 * n1 + n2 * n2)
+                cl = (n0 * s0 + n1 * s1 + n2 * s2) / (rs * rn)
+                node_interp3(float(i), float(j), nrm, step, up)
+                ru = np.sqrt(up[0] * up[0] + up[1] * up[1] + up[2] * up[2])
+                ce = (up[0] * s0 + up[1] * s1 + up[2] * s2) / (rs * ru)
+                out_lia[i - r0, j - c0] = np.degrees(np.arccos(min(max(cl, -1.0), 1.0)))
+                out_ell[i - r0, j - c0] = np.degrees(np.arccos(min(max(ce, -1.0), 1.0)))
+
+
+def block_angles(block: TerrainBlock) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(local incidence angle °, ellipsoid incidence angle ° of the block's pixels, float32; the
+    off-nadir look angle (radians, float32) of every pixel of the grown grid), NaN without height."""
+    h, w = block.block_shape
+    r0, c0 = block.offset
+    heights = np.ascontiguousarray(block.heights, dtype=np.float32)
+    lia = np.empty((h, w), np.float32)
+    ell = np.empty((h, w), np.float32)
+    psi = np.empty(heights.shape, np.float32)
+    nchunks = max(1, min(heights.shape[0], 4 * numba.get_num_threads()))
+    _geometry_kernel(heights, block.und, block.p0, block.nrm, block.sensor, block.step, r0, c0, h, w, nchunks,
+                     psi, lia, ell)
+    return lia, ell, psi
 
 
 def incidence_angles(block: TerrainBlock) -> tuple[np.ndarray, np.ndarray]:
     """(local incidence angle, ellipsoid incidence angle) in degrees, float32, for the block's
     pixels (NaN where the DEM has no height)."""
-    h, w = block.block_shape
-    r0, c0 = block.offset
-    lia = np.empty((h, w), np.float32)
-    ell = np.empty((h, w), np.float32)
-    _incidence_kernel(np.ascontiguousarray(block.heights, dtype=np.float32), block.und, block.p0, block.nrm,
-                      block.sensor, block.step, r0, c0, lia, ell)
+    lia, ell, _ = block_angles(block)
     return lia, ell

@@ -12,14 +12,15 @@ bit   name                  meaning
 2     ``layover``           layover: terrain at another ground range has the same slant range
                             (active: a slope facing the sensor steeper than the incidence angle;
                             passive: the points it folds onto)
-4     ``no_data``           no valid GRD pixel: outside the swath or the image, GRD border noise,
-                            DN = 0
+4     ``no_data``           no value: outside the swath or the image, GRD border noise, DN = 0
+                            (or next to such a pixel: bilinear resampling needs 4)
 8     ``dem_filled``        the DEM has no height here; the height comes from the gap policy
 16    ``noise_<pol 1>``     DN² < thermal noise at the nearest GRD pixel, first polarisation
                             (e.g. VV): the linear value is negative (kept, unclipped)
 32    ``noise_<pol 2>``     the same for the second polarisation (e.g. VH)
-64    ``rtc_area_low``      terrain flattening only: the illuminated area is below 5 % of flat
-                            ground (Small 2011): γ0_T is not computed (NaN)
+64    ``rtc_area_low``      terrain flattening only: the GRD pixel's illuminated area is below 5 %
+                            of flat ground's (Small 2011): γ0_T is not computed (NaN; not
+                            ``no_data``)
 ====  ====================  =====================================================================
 
 Layover and shadow (:func:`layover_shadow`) are found along ground-range lines of the target
@@ -38,7 +39,7 @@ import numba
 import numpy as np
 from rasterio.windows import Window
 
-from .terrain import TerrainBlock, ecef_at, node_interp3
+from .terrain import TerrainBlock
 
 SHADOW = 1
 LAYOVER = 2
@@ -66,13 +67,11 @@ def cf_flag_attributes(bits: dict[str, int]) -> dict:
 
 
 @numba.njit(cache=True, parallel=True)
-def _sweep(pixel, heights, und, p0, nrm, sensor, step, shifts, reverse, out):
+def _sweep(pixel, psi, shifts, reverse, out):
     H, W = pixel.shape
     smin = shifts.min()
     smax = shifts.max()
     for q in numba.prange(-smax, H - smin):
-        x = np.empty(3)
-        p = np.empty(3)
         run_p = -np.inf
         run_psi = -np.inf
         for jj in range(W):
@@ -80,29 +79,20 @@ def _sweep(pixel, heights, und, p0, nrm, sensor, step, shifts, reverse, out):
             r = q + shifts[j]
             if r < 0 or r >= H:
                 continue
-            v = pixel[r, j]
-            hh = heights[r, j]
-            if not np.isfinite(hh):
+            a = psi[r, j]
+            if not np.isfinite(a):  # no height
                 continue
-            ecef_at(r, j, hh, und, p0, nrm, step, x)
-            node_interp3(float(r), float(j), sensor, step, p)
-            # off-nadir look angle: between the sensor's nadir (−P) and the look vector (X − P)
-            lx = x[0] - p[0]
-            ly = x[1] - p[1]
-            lz = x[2] - p[2]
-            c = -(lx * p[0] + ly * p[1] + lz * p[2]) / (
-                np.sqrt(lx * lx + ly * ly + lz * lz) * np.sqrt(p[0] * p[0] + p[1] * p[1] + p[2] * p[2]))
-            psi = np.arccos(min(max(c, -1.0), 1.0))
             flag = 0
+            v = pixel[r, j]
             if np.isfinite(v):  # no GRD coordinate far off the image: no layover test
                 if v < run_p:
                     flag |= 2
                 else:
                     run_p = v
-            if psi < run_psi:
+            if a < run_psi:
                 flag |= 1
             else:
-                run_psi = psi
+                run_psi = a
             out[r, j] |= flag
         run_p = np.inf
         for jj in range(W):
@@ -111,7 +101,7 @@ def _sweep(pixel, heights, und, p0, nrm, sensor, step, shifts, reverse, out):
             if r < 0 or r >= H:
                 continue
             v = pixel[r, j]
-            if not (np.isfinite(v) and np.isfinite(heights[r, j])):
+            if not (np.isfinite(v) and np.isfinite(psi[r, j])):
                 continue
             if v > run_p:
                 out[r, j] |= 2
@@ -119,41 +109,45 @@ def _sweep(pixel, heights, und, p0, nrm, sensor, step, shifts, reverse, out):
                 run_p = v
 
 
-def layover_shadow(block: TerrainBlock, direction: tuple[float, float]) -> np.ndarray:
+def layover_shadow(block: TerrainBlock, direction: tuple[float, float], look_angle: np.ndarray | None = None) -> np.ndarray:
     """``SHADOW``/``LAYOVER`` bits (uint8) of the block's pixels; ``direction``: the gradient of
-    the GRD pixel coordinate in the grid (:func:`.terrain.range_direction`)."""
-    heights = np.ascontiguousarray(block.heights, dtype=np.float32)
+    the GRD pixel coordinate in the grid (:func:`.terrain.range_direction`); ``look_angle``: the
+    off-nadir look angle of every pixel of the grown grid (:func:`.incidence.block_angles`;
+    computed if not given)."""
+    if look_angle is None:
+        from .incidence import block_angles
+
+        look_angle = block_angles(block)[2]
+    psi = np.ascontiguousarray(look_angle, dtype=np.float32)
     pixel = np.ascontiguousarray(block.pixel, dtype=np.float32)
-    p0, nrm, und, sensor = block.p0, block.nrm, block.und, block.sensor
     dr, dc = direction
     transposed = abs(dr) > abs(dc)
     if transposed:  # range runs closer to the rows axis: sweep along rows instead
-        heights, pixel = np.ascontiguousarray(heights.T), np.ascontiguousarray(pixel.T)
-        p0, nrm, sensor = (np.ascontiguousarray(a.transpose(1, 0, 2)) for a in (p0, nrm, sensor))
-        und = np.ascontiguousarray(und.T)
+        psi, pixel = np.ascontiguousarray(psi.T), np.ascontiguousarray(pixel.T)
         dr, dc = dc, dr
-    out = np.zeros(heights.shape, np.uint8)
-    shifts = np.floor(np.arange(heights.shape[1]) * (dr / dc) + 0.5).astype(np.int64)
-    _sweep(pixel, heights, und, p0, nrm, sensor, block.step, shifts, bool(dc < 0), out)
+    out = np.zeros(psi.shape, np.uint8)
+    shifts = np.floor(np.arange(psi.shape[1]) * (dr / dc) + 0.5).astype(np.int64)
+    _sweep(pixel, psi, shifts, bool(dc < 0), out)
     if transposed:
         out = out.T
     return np.ascontiguousarray(block.inner(out))
 
 
 @numba.njit(cache=True, parallel=True)
-def _nearest_flags(flags, row_off, col_off, line, pixel, bit, out):
+def _nearest_flags(flags, row_off, col_off, line, pixel, src, bit, out):
     h, w = flags.shape
     for i in numba.prange(line.shape[0]):
         for j in range(line.shape[1]):
             r = line[i, j] - row_off
             c = pixel[i, j] - col_off
             if r > -0.5 and c > -0.5 and r < h - 0.5 and c < w - 0.5:
-                if flags[int(np.floor(r + 0.5)), int(np.floor(c + 0.5))]:
+                if flags[int(np.floor(r + 0.5)), int(np.floor(c + 0.5))] & src:
                     out[i, j] |= bit
 
 
 def add_nearest_flags(out: np.ndarray, flags: np.ndarray, window: Window, line: np.ndarray, pixel: np.ndarray,
-                      bit: int) -> None:
-    """Set ``bit`` in ``out`` where the GRD flag array ``flags`` (of ``window``) is true at the
-    nearest GRD pixel of (line, pixel)."""
-    _nearest_flags(flags, float(window.row_off), float(window.col_off), line, pixel, np.uint8(bit), out)
+                      source_bit: int, bit: int) -> None:
+    """Set ``bit`` in ``out`` where the GRD flag array ``flags`` (uint8, of ``window``) has
+    ``source_bit`` at the nearest GRD pixel of (line, pixel)."""
+    _nearest_flags(flags, float(window.row_off), float(window.col_off), line, pixel, np.uint8(source_bit),
+                   np.uint8(bit), out)

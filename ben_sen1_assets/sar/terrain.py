@@ -10,7 +10,7 @@ the block grown by a halo (:func:`halo_for`), so a block's results do not depend
 blocks are cut.
 
 ECEF positions are not stored (three float64 per pixel would triple a block's memory): kernels
-rebuild them with :func:`ecef_at` from the height and the exact geodesy of a sub-grid every
+rebuild them row by row (:func:`ecef_row`) from the height and the exact geodesy of a sub-grid every
 ``step`` pixels, ``X = X₀ + (H + N)·n`` (X₀ the ellipsoid point, n its normal, N the geoid
 undulation; bilinear between sub-grid nodes, < 1 mm, as :mod:`.geocoding` does). The sensor
 position at zero Doppler and the ground azimuth spacing are solved exactly at the sub-grid
@@ -205,18 +205,6 @@ def node_weights(i, j, step):
 
 
 @numba.njit(cache=True, inline="always")
-def ecef_at(i, j, h, und, p0, nrm, step, out):
-    """ECEF position of pixel (i, j) at height ``h`` above the datum into ``out`` (3,)."""
-    ci, cj, w00, w01, w10, w11 = node_weights(i, j, step)
-    hell = h + (w00 * und[ci, cj] + w01 * und[ci, cj + 1] + w10 * und[ci + 1, cj] + w11 * und[ci + 1, cj + 1])
-    for a in range(3):
-        pa = w00 * p0[ci, cj, a] + w01 * p0[ci, cj + 1, a] + w10 * p0[ci + 1, cj, a] + w11 * p0[ci + 1, cj + 1, a]
-        na = (w00 * nrm[ci, cj, a] + w01 * nrm[ci, cj + 1, a] + w10 * nrm[ci + 1, cj, a]
-              + w11 * nrm[ci + 1, cj + 1, a])
-        out[a] = pa + hell * na
-
-
-@numba.njit(cache=True, inline="always")
 def node_interp3(i, j, field, step, out):
     """Bilinear interpolation of a sub-grid vector field (ny, nx, 3) at pixel (i, j)."""
     ci, cj, w00, w01, w10, w11 = node_weights(i, j, step)
@@ -230,3 +218,30 @@ def node_interp(i, j, field, step):
     """Bilinear interpolation of a sub-grid scalar field (ny, nx) at pixel (i, j)."""
     ci, cj, w00, w01, w10, w11 = node_weights(i, j, step)
     return w00 * field[ci, cj] + w01 * field[ci, cj + 1] + w10 * field[ci + 1, cj] + w11 * field[ci + 1, cj + 1]
+
+
+@numba.njit(cache=True)
+def ecef_row(i, heights, und, p0, nrm, step, out):
+    """ECEF positions (W, 3) of row ``i`` of ``heights`` (NaN where there is no height)."""
+    w = heights.shape[1]
+    inv = 1.0 / step
+    ci = int(i * inv)
+    fi = i * inv - ci
+    for j in range(w):
+        hh = heights[i, j]
+        if not np.isfinite(hh):
+            out[j, 0] = np.nan
+            out[j, 1] = np.nan
+            out[j, 2] = np.nan
+            continue
+        cj = int(j * inv)
+        fj = j * inv - cj
+        w00 = (1.0 - fi) * (1.0 - fj)
+        w01 = (1.0 - fi) * fj
+        w10 = fi * (1.0 - fj)
+        w11 = fi * fj
+        hell = hh + (w00 * und[ci, cj] + w01 * und[ci, cj + 1] + w10 * und[ci + 1, cj] + w11 * und[ci + 1, cj + 1])
+        for a in range(3):
+            out[j, a] = (w00 * (p0[ci, cj, a] + hell * nrm[ci, cj, a]) + w01 * (p0[ci, cj + 1, a] + hell * nrm[ci, cj + 1, a])
+                         + w10 * (p0[ci + 1, cj, a] + hell * nrm[ci + 1, cj, a])
+                         + w11 * (p0[ci + 1, cj + 1, a] + hell * nrm[ci + 1, cj + 1, a]))

@@ -66,3 +66,12 @@ def test_dem_source_built_from_description(tmp_path):
         DemConfig.glo30().source()
     g = DemConfig.glo30(sea="sea_level").source(store=tmp_path)
     assert g.vertical_datum == "EGM2008" and g.sea == "sea_level"
+
+
+def test_gamma0_rtc_calibrates_beta0_and_round_trips():
+    c = ProcessingConfig(calibration="gamma0_rtc")
+    assert c.radiometry_params().quantity == "beta0"  # the chain divides β0 by the normalised area
+    assert ProcessingConfig.from_json(c.to_json()).calibration == "gamma0_rtc"
+    assert c.fingerprint() != ProcessingConfig(calibration="beta0").fingerprint()
+    with pytest.raises(ConfigError, match="calibration"):
+        ProcessingConfig(calibration="gamma0_terrain")
