@@ -4,8 +4,9 @@ No real Sentinel-1 pixels are available offline, so this generator makes product
 exactly like what CDSE/ASF deliver (SAFE zips: real manifest, annotation, calibration, noise and
 RFI XMLs; uncompressed uint16 BigTIFF measurements with GCPs; correct sizes and MD5s) whose
 pixels encode a stated physical scene through the product's own calibration and noise LUTs.
-See ``scenes`` (products, terrain), ``geometry`` (GCP-grid geometry), ``backscatter`` (σ0,
-speckle, DN), ``metadata_edit`` (crop/time shift), ``safe_writer`` (TIFF, manifest, zip).
+See ``scenes`` (products, terrain), ``placement`` (where and how bright: the chain's range-Doppler
+model inverted, an area model of the brightness), ``backscatter`` (σ0 model, speckle, DN),
+``geometry`` (the annotation's geolocation grid, for cropping metadata; terrain rasters), ``metadata_edit`` (crop/time shift), ``safe_writer`` (TIFF, manifest, zip).
 
 >>> paths = build_demo_archive("/tmp/archive")           # small windows, cached by a stamp
 >>> python -m ben_sen1_assets.demo_archive --folder /tmp/archive [--full-size]
@@ -23,6 +24,7 @@ _EXPORTS = {
     "BackscatterModel": "backscatter",
     "GENERATOR_VERSION": "build",
     "build_product": "build",
+    "scene_beta0": "build",
     "scene_sigma0": "build",
     "GcpGrid": "geometry",
     "TerrainRaster": "geometry",
@@ -45,6 +47,7 @@ __all__ = [
     "default_archive_folder",
     "demo_products",
     "inputs_hash",
+    "scene_beta0",
     "scene_sigma0",
     "terrain_for",
 ]

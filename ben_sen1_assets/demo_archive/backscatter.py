@@ -1,6 +1,7 @@
 """The simulated physical scene (σ0) and its encoding into Sentinel-1 GRD digital numbers.
 
-σ0 model (linear power), per pixel, from the local incidence angle θ_loc (see ``geometry``):
+σ0 model (linear power) of the surface, from the local incidence angle θ_loc (the brightness a
+GRD pixel then collects, β0 = σ0/cos θ_loc × the terrain's area factor, is ``placement``'s):
 
 - land:  σ0_VV = k_land · cos^n_land(θ_loc), k_land = 0.12, n_land = 2
   (−10.3 dB at 30°, −12.2 dB at 45°: typical C-band VV over mixed land cover);
@@ -11,14 +12,14 @@
 
 Speckle and noise (as the instrument measures them): the measured intensity of a pixel is the
 backscattered power plus the thermal noise power, and both are speckled together:
-``I = (σ0 · A² + N) · S`` with ``S ~ Gamma(shape=L, scale=1/L)`` (mean 1), ``L = 4.4`` looks
-(ESA's ENL for IW GRDH). ``A`` is the sigmaNought calibration LUT, ``N`` the thermal-noise LUT
+``I = (β0 · A² + N) · S`` with ``S ~ Gamma(shape=L, scale=1/L)`` (mean 1), ``L = 4.4`` looks
+(ESA's ENL for IW GRDH). ``A`` is the betaNought calibration LUT, ``N`` the thermal-noise LUT
 (range × azimuth) of the product itself, both bilinearly interpolated by the project's
 radiometry. ``DN = round(sqrt(I))`` clipped to 1..65535 inside the valid swath and 0 outside it
 (the zero borders of IPF ≥ 2.9 products); the valid swath is where the product's thermal-noise
 LUT is > 0 (ESA sets the far-range noise nodes past the valid swath to 0; near-range and
-azimuth borders are not simulated). Hence the project's ``σ0 = (DN² − N) / A²`` recovers σ0
-in expectation (bias < 1/(12 A²) from rounding).
+azimuth borders are not simulated). Hence the project's ``β0 = (DN² − N) / A²`` recovers β0
+in expectation (bias < 1/(12 A²) from rounding), and σ0 with the σ LUT.
 
 Random numbers: a counter-based generator (splitmix64 of seed, polarisation, absolute line and
 sample), so every pixel's draw depends only on its position and the seed: identical bytes for any
@@ -114,8 +115,8 @@ def _pow(c: float, n: float) -> float:
 
 @numba.njit(cache=True, parallel=True)
 def encode_dn_kernel(sigma0, a_sigma, noise, row0: int, col0: int, seed_key: np.uint64, pol_factor: float, table, out):
-    """DN = round(sqrt((σ0·f·A² + N)·S)) for a block (f: polarisation factor); 0 where the noise LUT
-    is 0 (invalid swath). ``row0``/``col0`` are the block's absolute (source product) line/sample,
+    """DN = round(sqrt((x·f·A² + N)·S)) for a block of a calibrated quantity x (β0 with the β LUT
+    A; f: polarisation factor); 0 where the noise LUT is 0 (invalid swath). ``row0``/``col0`` are the block's absolute (source product) line/sample,
     used to key the random stream."""
     nrows, ncols = sigma0.shape
     size = table.shape[0]

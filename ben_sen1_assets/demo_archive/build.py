@@ -24,10 +24,11 @@ from . import preview as pv
 from . import safe_writer as sw
 from .preview import QUICKLOOK_STEP
 from .backscatter import BackscatterModel, encode_dn_kernel, gamma_quantile_table, seed_key
-from .geometry import GcpGrid, scene_geometry_kernel
+from .geometry import GcpGrid
+from .placement import SceneRenderer
 from .scenes import DemoProduct, sample_path, terrain_for
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 REPEAT_CYCLE = np.timedelta64(12 * 86400, "s")  # 12 days
 ORBITS_PER_CYCLE = 175
 DATATAKE_STEP = 1000  # made-up datatake increment per repeat cycle (stated in SIMULATED.txt)
@@ -176,9 +177,7 @@ def build_product(
         cal = {p: parse_calibration(parsed[p]["calibration"], f"{name}/calibration/{p}") for p in product.polarisations}
         noise = {p: parse_noise(parsed[p]["noise"], f"{name}/noise/{p}") for p in product.polarisations}
         terrain = terrain_for(product, grid)
-        tr = terrain.raster
-        dzde, dzdn = tr.gradients()
-        height = np.ascontiguousarray(tr.height, dtype=np.float32)
+        scene = SceneRenderer(ann, terrain.raster, model)
         lines, samples = ann.shape
 
         gcps = sw.gcps_from_annotation(ann_roots[pol0])
@@ -190,7 +189,6 @@ def build_product(
             for p in product.polarisations
         }
         table = gamma_quantile_table(model.looks)
-        model_params = (float(model.k_land), float(model.n_land), float(model.k_water), float(model.n_water))
         keys = {p: seed_key(seed, product.source, p, product.label) for p in product.polarisations}
         ql_rows: dict[str, list[np.ndarray]] = {p: [] for p in product.polarisations}
         env = rasterio.Env(GDAL_PAM_ENABLED="NO")  # no .aux.xml side files
@@ -200,21 +198,13 @@ def build_product(
         try:
             for r0 in range(0, lines, block_rows):
                 nr = min(block_rows, lines - r0)
-                cos_local = np.empty((nr, samples), np.float32)
-                is_water = np.empty((nr, samples), np.bool_)
-                sigma0 = np.empty((nr, samples), np.float32)
-                scene_geometry_kernel(
-                    r0, 0, nr, samples, grid.lines, grid.pixels, grid.latitude, grid.longitude, grid.height,
-                    grid.incidence_angle, height, dzde, dzdn, tr.water, tr.lon0, tr.lat0, tr.dlon, tr.dlat,
-                    tr.undulation, tr.fallback_height, ann.range_pixel_spacing, model_params, cos_local, is_water,
-                    sigma0,
-                )
+                beta0, _, _ = scene.render(r0, 0, nr, samples)
                 win = Window(0, r0, samples, nr)
                 dn = np.empty((nr, samples), np.uint16)
                 for p in product.polarisations:
-                    a = calibration_window(cal[p], win, "sigma0")
+                    a = calibration_window(cal[p], win, "beta0")
                     n = noise_window(noise[p], win)
-                    encode_dn_kernel(sigma0, a, n, r0 + crop.row_off, crop.col_off, keys[p], model.pol_factor(p),
+                    encode_dn_kernel(beta0, a, n, r0 + crop.row_off, crop.col_off, keys[p], model.pol_factor(p),
                                      table, dn)
                     writers[p].write(r0, dn)
                     first = (-r0) % QUICKLOOK_STEP
@@ -289,40 +279,41 @@ Time shift         {product.cycle_shift:+d} repeat cycles (12 days, {ORBITS_PER_
 Unique id          {ident.unique_id}: GENERATED (BLAKE2b of the rest of the name and the label), not an ESA id
 
 Terrain            {terrain}
-Geometry           annotation geolocation grid (bilinear) + foreshortening shift (h - h_gcp)/tan(theta);
-                   local incidence from the terrain slope (see ben_sen1_assets/demo_archive/geometry.py)
+Geometry           the project's range-Doppler model (annotation orbit, srgr polynomials) inverted on
+                   tie points, heights from the terrain (see ben_sen1_assets/demo_archive/placement.py)
 sigma0 (VV)        land  {model.k_land} * cos^{model.n_land}(theta_local); water {model.k_water} * cos^{model.n_water}(theta_local);
                    radar shadow 0; VH = VV - {model.vh_minus_vv_db} dB
-Speckle and noise  intensity = (sigma0 * A^2 + N) * S, S ~ Gamma({model.looks} looks, mean 1);
-                   A = sigmaNought LUT, N = thermal noise (range x azimuth LUTs) of this product;
+Brightness         beta0 = gamma0 * A_gamma/A_beta, gamma0 = sigma0/cos(theta_local), area factor
+                   cos(theta_local)/|n.(V x s)| (Small 2011; cot(theta) on flat ground)
+Speckle and noise  intensity = (beta0 * A^2 + N) * S, S ~ Gamma({model.looks} looks, mean 1);
+                   A = betaNought LUT, N = thermal noise (range x azimuth LUTs) of this product;
                    DN = round(sqrt(intensity)) in 1..65535; DN = 0 where the noise LUT is 0 (invalid swath border)
 
 Contains modified Copernicus Sentinel data [2021] (metadata only).
 """
 
 
-def scene_sigma0(product, demo: DemoProduct, polarisation: str = "VV", window: Window | None = None,
-                 model: BackscatterModel = BackscatterModel()) -> np.ndarray:
-    """The simulated (noise- and speckle-free) σ0 of a generated product's ``window`` → float32.
-
-    ``product`` is the opened demo product (``ben_sen1_assets.sar.open_safe``), ``demo`` the
-    :class:`DemoProduct` it was made from. The truth the pixels encode; for checking radiometry.
-    """
+def scene_beta0(product, demo: DemoProduct, polarisation: str = "VV", window: Window | None = None,
+                model: BackscatterModel = BackscatterModel()) -> np.ndarray:
+    """The simulated (noise- and speckle-free) β0 of a generated product's ``window`` → float32:
+    what its pixels encode (through the βnought LUT). ``product``: the opened demo product
+    (``ben_sen1_assets.sar.open_safe``), ``demo`` the :class:`DemoProduct` it was made from."""
     ann = product.annotation(polarisation)
     lines, samples = ann.shape
     window = window or Window(0, 0, samples, lines)
-    r0, c0, nr, nc = int(window.row_off), int(window.col_off), int(window.height), int(window.width)
-    grid = GcpGrid.from_annotation(ann.geolocation_grid, ann.first_line_time)
-    tr = terrain_for(demo, grid).raster
-    dzde, dzdn = tr.gradients()
-    cos_local = np.empty((nr, nc), np.float32)
-    is_water = np.empty((nr, nc), np.bool_)
-    sigma0 = np.empty((nr, nc), np.float32)
-    scene_geometry_kernel(
-        r0, c0, nr, nc, grid.lines, grid.pixels, grid.latitude, grid.longitude, grid.height, grid.incidence_angle,
-        np.ascontiguousarray(tr.height, dtype=np.float32), dzde, dzdn, tr.water, tr.lon0, tr.lat0, tr.dlon, tr.dlat,
-        tr.undulation, tr.fallback_height, ann.range_pixel_spacing,
-        (float(model.k_land), float(model.n_land), float(model.k_water), float(model.n_water)),
-        cos_local, is_water, sigma0,
-    )
-    return sigma0 * np.float32(model.pol_factor(polarisation))
+    scene = SceneRenderer(ann, terrain_for(demo, None).raster, model)
+    beta0, _, _ = scene.render(int(window.row_off), int(window.col_off), int(window.height), int(window.width))
+    return beta0 * np.float32(model.pol_factor(polarisation))
+
+
+def scene_sigma0(product, demo: DemoProduct, polarisation: str = "VV", window: Window | None = None,
+                 model: BackscatterModel = BackscatterModel()) -> np.ndarray:
+    """:func:`scene_beta0` calibrated to σ0 with the product's own LUTs (β0·A_β²/A_σ²), i.e. the
+    σ0 the project's radiometry recovers from the pixels (terrain included: a slope facing the
+    sensor is brighter than flat ground of the same cover)."""
+    ann = product.annotation(polarisation)
+    lines, samples = ann.shape
+    window = window or Window(0, 0, samples, lines)
+    cal = product.calibration(polarisation)
+    ratio = (calibration_window(cal, window, "beta0") / calibration_window(cal, window, "sigma0")) ** 2
+    return (scene_beta0(product, demo, polarisation, window, model) * ratio).astype(np.float32)

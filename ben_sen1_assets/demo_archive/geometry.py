@@ -1,31 +1,11 @@
-"""GRD geometry of the simulated scene from the annotation's geolocation grid (no orbit, no range-Doppler).
+"""The annotation's geolocation grid (for cropping a product's metadata) and terrain rasters.
 
-This is deliberately independent of the project's geocoder (``sar/geocoding.py``): it uses only the
-annotation's geolocation grid points (GCPs: line, pixel ↔ latitude, longitude, ellipsoidal height,
-incidence angle) and a terrain raster.
-
-Model, per GRD pixel (line ``l``, sample ``p``):
-
-1. Bilinear interpolation of the GCP grid in (line, pixel) gives the point on the GCP surface
-   (latitude, longitude, GCP height ``h_g``) and the ellipsoid incidence angle ``θ``.
-2. Terrain displacement (foreshortening), flat-earth small-height approximation: a point at
-   ellipsoidal height ``h`` appears shifted towards near range by ``Δgr = (h − h_g) / tan θ``
-   relative to where it would appear at the GCP height. So the ground point imaged by sample
-   ``p`` sits at ground-range sample ``x`` with ``x = p + (h(x) − h_g(x)) / (tan θ · Δr)``,
-   solved by fixed-point iteration (4 steps; converges where the terrain slope along range is
-   below the incidence angle, i.e. no layover; in layover the last iterate is used).
-   The azimuth position is left unchanged (zero-Doppler: height does not move a point in azimuth
-   to first order).
-3. Local incidence angle: ``cos θ_loc = n · s`` with ``n`` the terrain normal from the raster's
-   height gradient (east/north, metres) and ``s`` the unit vector from the ground to the sensor,
-   ``s = (−sin θ · u_far, cos θ)`` where ``u_far`` is the horizontal ground direction of increasing
-   sample (from the GCP grid's ∂(lat, lon)/∂pixel), i.e. the look direction.
-
-Accuracy (demo, not a reference): the GCP grid is ~1300 samples × ~2000 lines; bilinear
-interpolation between its nodes is within about a pixel of range-Doppler geocoding on average
-(up to ~8 px locally over Rome, see the samples README); the flat-earth foreshortening term is
-exact to first order in h/R (errors < 1 px for h < 2 km). Degrees ↔ metres use a sphere of radius
-6 371 008.8 m (mean Earth radius), fine for slopes.
+:class:`GcpGrid` interpolates the annotation's geolocation grid points (line, pixel ↔ latitude,
+longitude, height, angles, times) bilinearly: ``metadata_edit`` uses it to write the grid of a
+cropped product. It does not place the simulated scene: that is the chain's own range-Doppler
+model, inverted (``placement``); the grid is off by up to 5 GRD px near the slant → ground-range
+polynomial changes. :class:`TerrainRaster` holds the scene's heights and water on a lon/lat
+grid.
 """
 
 from __future__ import annotations
@@ -35,10 +15,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from .backscatter import sigma0_vv
 
-EARTH_RADIUS_M = 6_371_008.8
-_DEG = np.pi / 180.0
 
 
 @dataclass(frozen=True)
@@ -119,19 +96,6 @@ class TerrainRaster:
     undulation: float
     fallback_height: float
 
-    def gradients(self) -> tuple[np.ndarray, np.ndarray]:
-        """∂h/∂east and ∂h/∂north (m/m) on the raster, float32; 0 where undefined (no data)."""
-        h = self.height.astype(np.float64)
-        lat_c = self.lat0 + (np.arange(h.shape[0]) + 0.5) * self.dlat
-        dy = abs(self.dlat) * _DEG * EARTH_RADIUS_M
-        dx = self.dlon * _DEG * EARTH_RADIUS_M * np.cos(lat_c * _DEG)
-        gy, gx = np.gradient(h)
-        dzde = gx / dx[:, None]
-        dzdn = -gy / dy  # rows go south
-        dzde = np.where(np.isfinite(dzde), dzde, 0.0).astype(np.float32)
-        dzdn = np.where(np.isfinite(dzdn), dzdn, 0.0).astype(np.float32)
-        return dzde, dzdn
-
 
 @numba.njit(cache=True)
 def _locate(nodes: np.ndarray, x: float) -> tuple[int, float]:
@@ -159,135 +123,3 @@ def _bilinear_many(lines, pixels, f, line, pixel, out):
         i, t = _locate(lines, line[k])
         j, u = _locate(pixels, pixel[k])
         out[k] = _bl(f, i, t, j, u)
-
-
-@numba.njit(cache=True)
-def _sample_bilinear(r: np.ndarray, lon0, lat0, dlon, dlat, lon, lat) -> float:
-    """Bilinear sample of raster r at (lon, lat) (cell centres); NaN outside or next to no data."""
-    fx = (lon - lon0) / dlon - 0.5
-    fy = (lat - lat0) / dlat - 0.5
-    h, w = r.shape
-    if not (fx >= 0.0 and fy >= 0.0 and fx <= w - 1 and fy <= h - 1):
-        return np.nan
-    x0 = min(int(fx), w - 2)
-    y0 = min(int(fy), h - 2)
-    u = fx - x0
-    t = fy - y0
-    return (1 - t) * ((1 - u) * r[y0, x0] + u * r[y0, x0 + 1]) + t * ((1 - u) * r[y0 + 1, x0] + u * r[y0 + 1, x0 + 1])
-
-
-@numba.njit(cache=True)
-def _sample_nearest_bool(r: np.ndarray, lon0, lat0, dlon, dlat, lon, lat) -> bool:
-    ix = int(np.floor((lon - lon0) / dlon))
-    iy = int(np.floor((lat - lat0) / dlat))
-    if ix < 0 or iy < 0 or iy >= r.shape[0] or ix >= r.shape[1]:
-        return False
-    return r[iy, ix]
-
-
-@numba.njit(cache=True, parallel=True)
-def scene_geometry_kernel(
-    row0: int,
-    col0: int,
-    nrows: int,
-    ncols: int,
-    g_lines,
-    g_pixels,
-    g_lat,
-    g_lon,
-    g_hgt,
-    g_inc,
-    height,
-    dzde,
-    dzdn,
-    water,
-    lon0,
-    lat0,
-    dlon,
-    dlat,
-    undulation,
-    fallback_height,
-    range_spacing,
-    model,
-    cos_local,
-    is_water,
-    sigma0,
-):
-    """Fill ``cos_local`` (cos of the local incidence angle, float32), ``is_water`` (bool) and
-    ``sigma0`` (σ0_VV of the model, float32; ``model`` = (k_land, n_land, k_water, n_water)) for a
-    block of GRD pixels [row0, row0+nrows) × [col0, col0+ncols) in the product's coordinates."""
-    k_land, n_land, k_water, n_water = model
-    rlat_min = lat0 + height.shape[0] * dlat
-    rlat_max = lat0
-    rlon_min = lon0
-    rlon_max = lon0 + height.shape[1] * dlon
-    jcol = np.empty(ncols, np.int64)
-    ucol = np.empty(ncols, np.float64)
-    for c in range(ncols):
-        jcol[c], ucol[c] = _locate(g_pixels, float(col0 + c))
-    margin = 0.05
-    for r in numba.prange(nrows):
-        line = float(row0 + r)
-        i, t = _locate(g_lines, line)
-        # the grid interpolated to this line at its pixel nodes; bilinear = linear between them
-        rlat = (1.0 - t) * g_lat[i] + t * g_lat[i + 1]
-        rlon = (1.0 - t) * g_lon[i] + t * g_lon[i + 1]
-        rinc = ((1.0 - t) * g_inc[i] + t * g_inc[i + 1]) * (np.pi / 180.0)
-        near = not (rlat.max() < rlat_min - margin or rlat.min() > rlat_max + margin
-                    or rlon.max() < rlon_min - margin or rlon.min() > rlon_max + margin)
-        for c in range(ncols):
-            p = float(col0 + c)
-            j = jcol[c]
-            u = ucol[c]
-            inc = rinc[j] + u * (rinc[j + 1] - rinc[j])
-            if near:
-                lat = rlat[j] + u * (rlat[j + 1] - rlat[j])
-                lon = rlon[j] + u * (rlon[j + 1] - rlon[j])
-                near_px = not (lat < rlat_min - margin or lat > rlat_max + margin
-                               or lon < rlon_min - margin or lon > rlon_max + margin)
-            else:
-                near_px = False
-            if not near_px:
-                # far from the terrain raster: flat terrain at the fallback height
-                cl = np.cos(inc)
-                cos_local[r, c] = cl
-                is_water[r, c] = False
-                sigma0[r, c] = sigma0_vv(cl, False, k_land, n_land, k_water, n_water)
-                continue
-            x = p
-            tan_inc = np.tan(inc)
-            for _ in range(4):
-                jj, uu = _locate(g_pixels, x)
-                lat = _bl(g_lat, i, t, jj, uu)
-                lon = _bl(g_lon, i, t, jj, uu)
-                hg = _bl(g_hgt, i, t, jj, uu)
-                inc = _bl(g_inc, i, t, jj, uu) * (np.pi / 180.0)
-                tan_inc = np.tan(inc)
-                hd = _sample_bilinear(height, lon0, lat0, dlon, dlat, lon, lat)
-                if np.isnan(hd):
-                    hd = fallback_height
-                x = p + (hd + undulation - hg) / (tan_inc * range_spacing)
-            jj, uu = _locate(g_pixels, x)
-            lat = _bl(g_lat, i, t, jj, uu)
-            lon = _bl(g_lon, i, t, jj, uu)
-            inc = _bl(g_inc, i, t, jj, uu) * (np.pi / 180.0)
-            # look direction: ground direction of increasing sample, in local east/north metres
-            dp = g_pixels[jj + 1] - g_pixels[jj]
-            dlat_dp = ((1 - t) * (g_lat[i, jj + 1] - g_lat[i, jj]) + t * (g_lat[i + 1, jj + 1] - g_lat[i + 1, jj])) / dp
-            dlon_dp = ((1 - t) * (g_lon[i, jj + 1] - g_lon[i, jj]) + t * (g_lon[i + 1, jj + 1] - g_lon[i + 1, jj])) / dp
-            fe = dlon_dp * np.cos(lat * np.pi / 180.0)
-            fn = dlat_dp
-            norm = np.sqrt(fe * fe + fn * fn)
-            fe /= norm
-            fn /= norm
-            ge = _sample_bilinear(dzde, lon0, lat0, dlon, dlat, lon, lat)
-            gn = _sample_bilinear(dzdn, lon0, lat0, dlon, dlat, lon, lat)
-            if np.isnan(ge) or np.isnan(gn):
-                ge = 0.0
-                gn = 0.0
-            # n = (-ge, -gn, 1)/|.|, s = (-sin θ fe, -sin θ fn, cos θ)
-            s_inc = np.sin(inc)
-            dot = ge * s_inc * fe + gn * s_inc * fn + np.cos(inc)
-            cos_local[r, c] = dot / np.sqrt(ge * ge + gn * gn + 1.0)
-            is_water[r, c] = _sample_nearest_bool(water, lon0, lat0, dlon, dlat, lon, lat)
-            sigma0[r, c] = sigma0_vv(cos_local[r, c], is_water[r, c], k_land, n_land, k_water, n_water)
