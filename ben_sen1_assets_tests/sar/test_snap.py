@@ -156,6 +156,27 @@ def test_beta0_and_gamma0():
         assert params(ns["BandSelect-VV"])["sourceBands"] == f"{band}_VV_db"
 
 
+def test_gamma0_rtc_adds_terrain_flattening_on_the_same_dem():
+    """gamma0_rtc: β0 from Calibration, SNAP's Terrain-Flattening (same DEM parameters as
+    Terrain-Correction) before the speckle filter, Gamma0 bands selected; the local incidence
+    angle is written from the Subset (never converted to dB)."""
+    xml = graph(ProcessingConfig(calibration="gamma0_rtc"), dem=SNAP_DEM_SRTM1)
+    assert chain(xml) == ["Read", "ThermalNoiseRemoval", "Calibration", "Terrain-Flattening", "Speckle-Filter",
+                          "Terrain-Correction", "Subset", "LinearToFromdB", "BandSelect", "Write"]
+    ns = nodes(xml)
+    cal = params(ns["Calibration"])
+    assert cal["outputBetaBand"] == "true" and cal["outputSigmaBand"] == cal["outputGammaBand"] == "false"
+    tf, tc = params(ns["Terrain-Flattening"]), params(ns["Terrain-Correction"])
+    for key in ("demName", "externalDEMFile", "externalDEMNoDataValue", "externalDEMApplyEGM", "demResamplingMethod"):
+        assert tf[key] == tc[key], key
+    assert tf["demName"] == SNAP_DEM_SRTM1 and tf["outputSimulatedImage"] == "false"
+    assert params(ns["BandSelect-VV"])["sourceBands"] == "Gamma0_VV_db"
+    assert tc["saveLocalIncidenceAngle"] == "true"
+    assert params(ns["BandSelect-LIA"])["sourceBands"] == "localIncidenceAngle"
+    assert ns["BandSelect-LIA"].find("sources/sourceProduct").get("refid") == "Subset"
+    assert params(ns["Write-LIA"])["file"] == "/tmp/o_LIA.tif"
+
+
 def test_speckle_filters():
     sp = lambda **kw: params(nodes(graph(ProcessingConfig(speckle_filter=SpeckleFilter(**kw))))["Speckle-Filter"])
     assert sp(kind="boxcar", window=5) == {"filter": "Boxcar", "filterSizeX": "5", "filterSizeY": "5"}
@@ -324,6 +345,14 @@ db = any(n.findtext("operator") == "LinearToFromdB" for n in ns.values())
 for node in ns:
     if ns[node].findtext("operator") != "Write":
         continue
+    band = ns[ns[node].find("sources/sourceProduct").get("refid")].findtext("parameters/sourceBands")
+    if band == "localIncidenceAngle":  # degrees, never in dB
+        values = (30.0 + ((R + C) % 7)).astype("float32")
+        values[:, 1] = 0.0
+        with rasterio.open(p(node, "file"), "w", driver="GTiff", width=cols, height=rows, count=1,
+                           dtype="float32", crs=crs.to_wkt(), transform=Affine(res, 0, x0, 0, -res, y0)) as ds:
+            ds.write(values, 1)
+        continue
     values = (-10.0 - ((R + C) % 7)).astype("float32")
     if not db:
         values = (10 ** (values / 10)).astype("float32")
@@ -375,7 +404,8 @@ def test_run_graph_runs_gpt_and_returns_outputs(fake_gpt, tmp_path):
     t0 = time.perf_counter()
     outputs = run_graph(xml, memory="6G", threads=2, cache="2G", progress=seen.append, workdir=tmp_path / "wd")
     assert time.perf_counter() - t0 < 30
-    assert outputs == {"Write-VV": tmp_path / "out" / "s1_VV.tif", "Write-VH": tmp_path / "out" / "s1_VH.tif"}
+    assert outputs == {"Write-VV": tmp_path / "out" / "s1_VV.tif", "Write-VH": tmp_path / "out" / "s1_VH.tif",
+                       "Write-LIA": tmp_path / "out" / "s1_LIA.tif"}
     assert all(p.is_file() for p in outputs.values())
     argv = json.loads(record.read_text())
     assert argv[0] == "-J-Xmx6G" and argv[1] == str(tmp_path / "wd" / "graph.xml")
@@ -437,11 +467,16 @@ def test_snap_processor_end_to_end_with_fake_gpt(fake_gpt, tmp_path):
     assert result.covered and result.output == str(out) and result.product == S1B_2021_ROME
     assert result.tile_window == WINDOW
     data, transform, crs, descriptions, tags = _read_cog(out)
-    assert descriptions == ("VV", "VH") and data.dtype == np.float32 and data.shape == (2, 120, 120)
+    assert descriptions == ("VV", "VH", "local_incidence_angle", "mask")
+    assert data.dtype == np.float32 and data.shape == (4, 120, 120)
     assert transform == TILE.transform @ rasterio.Affine.translation(9000, 4320) and crs.to_epsg() == 32633
     exp = _expected_db(WINDOW)
-    for band in data:
+    for band in data[:2]:
         np.testing.assert_array_equal(band, exp)
+    # SNAP's local incidence angle as it wrote it; the mask: no data exactly where VV/VH are NaN
+    assert np.nanmin(data[2]) >= 30 and np.nanmax(data[2]) <= 36
+    np.testing.assert_array_equal(data[3], np.where(np.isfinite(exp), 0.0, 4.0))
+    assert json.loads(tags["mask_bits"])["no_data"] == 4
     assert result.valid_fraction == pytest.approx(119 / 120)
     assert result.band_valid_fraction == {"VV": pytest.approx(119 / 120), "VH": pytest.approx(119 / 120)}
     # provenance as the own chain writes it, plus the backend
@@ -533,6 +568,10 @@ def test_real_snap_matches_own_chain_on_demo_product(tmp_path):
     a, ta, *_ = _read_cog(ours.output)
     b, tb, *_ = _read_cog(snap.output)
     assert ta == tb and a.shape == b.shape
+    # local incidence angle: SNAP's and ours from the same DEM, within 1° median
+    lia = np.isfinite(a[2]) & np.isfinite(b[2])
+    assert np.median(np.abs(a[2][lia] - b[2][lia])) < 1.0
+    a, b = a[:2], b[:2]  # the polarisations
     both = np.isfinite(a) & np.isfinite(b)
     assert both.mean() > 0.5, f"only {both.mean():.1%} of pixels valid in both outputs"
     diff = np.abs(a[both] - b[both])
