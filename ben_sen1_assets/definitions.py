@@ -12,6 +12,7 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 from ben_sen1_assets.automation import automation_sensor
 from ben_sen1_assets.assets.bigearthnet_export import bigearthnet_export
+from ben_sen1_assets.assets.bigearthnet_lmdb import bigearthnet_lmdb
 from ben_sen1_assets.assets.mosaics import mosaics
 from ben_sen1_assets.assets.patches import patches
 from ben_sen1_assets.assets.preprocessed_s1 import preprocessed_s1
@@ -86,7 +87,7 @@ RESOURCES = {
 
 ASSETS = [
     tile_footprints, s1_product_selection, raw_s1_safe, preprocessed_s1, mosaics, patches,
-    s1s2_mapping, bigearthnet_export,
+    s1s2_mapping, bigearthnet_export, bigearthnet_lmdb,
 ]
 
 defs = dg.Definitions(

@@ -61,19 +61,21 @@ def main() -> int:
     result = defs.resolve_job_def("datasets_job").execute_in_process(
         instance=instance, raise_on_error=False, run_config=quiet, tags=run_host_tags(in_this_process=True)
     )
-    failed |= not _report("cross-tile (s1s2_mapping, bigearthnet_export)", result, time.perf_counter() - t0)
+    failed |= not _report("cross-tile (datasets group)", result, time.perf_counter() - t0)
 
     print(f"\nwritten under {settings.storage}:")
     for key in catalog.keys():
         store = os.path.join(settings.storage, "patches", f"{key}.zarr")
         if os.path.exists(os.path.join(store, "zarr.json")):
             print(f"  {store}")
-    for name in ("s1s2_mapping.csv", "s1s2_mapping.parquet", "exports/BigEarthNet-S1-v1.0", "exports/BigEarthNet-S1"):
+    for name in ("s1s2_mapping.csv", "s1s2_mapping.parquet", "exports/BigEarthNet-S1-v1.0", "exports/BigEarthNet-S1",
+                 "exports/metadata.parquet", "exports/BigEarthNet-S1.lmdb"):
         path = os.path.join(settings.storage, name)
         if os.path.exists(path):
             print(f"  {path}")
     print(f"\n{'FAILED' if failed else 'done'} in {time.perf_counter() - started:.1f} s")
     print("load the patches:  xarray.open_zarr('<storage>/patches/<partition>.zarr')")
+    print("load the dataset:  torchgeo.datasets.BigEarthNetV2(root='<storage>/exports', bands='s1')")
     print(f"open the UI:       DAGSTER_HOME={os.environ['DAGSTER_HOME']} .venv/bin/dagster dev -w workspace.yaml")
     return 1 if failed else 0
 

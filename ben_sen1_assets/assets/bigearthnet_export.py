@@ -1,4 +1,4 @@
-"""bigearthnet_export: the patches in the BigEarthNet-S1 v1.0 and v2.0 folder layouts, on request."""
+"""bigearthnet_export: the patches as a BigEarthNet dataset root that TorchGeo opens as written."""
 
 import dagster as dg
 
@@ -12,42 +12,69 @@ class ExportConfig(dg.Config):
     only_bigearthnet: bool = False
 
 
+def export_root():
+    """``<storage>/exports``: the root to give TorchGeo's BigEarthNet loaders."""
+    from upath import UPath
+
+    return UPath(SETTINGS.storage, **SETTINGS.storage_options) / "exports"
+
+
+SPLIT_SCHEMA = dg.TableSchema(columns=[
+    dg.TableColumn("split", "string", description="reBEN split name (v1 file: bigearthnet-<train|val|test>.csv)"),
+    dg.TableColumn("n_patches", "int"),
+    dg.TableColumn("n_labelled", "int", description="patches with reBEN 19-class labels"),
+    dg.TableColumn("n_flagged_snow_cloud", "int", description="in metadata_for_patches_with_snow_cloud_or_shadow.parquet"),
+])
+
+
 @dg.asset(
     group_name="datasets",
-    kinds={"geotiff", "json"},
+    kinds={"geotiff", "parquet", "csv"},
     owners=OWNERS,
     tags={"stage": "datasets"},
     ins={"patches": dg.AssetIn(metadata={"allow_missing_partitions": True})},
-    code_version="1",
+    code_version="2",
 )
 def bigearthnet_export(
     context: dg.AssetExecutionContext, config: ExportConfig, patches: PatchStores
 ) -> dg.MaterializeResult:
-    """Every materialized tile's patches as BigEarthNet-S1 folders, readable by existing
-    BigEarthNet readers (TorchGeo among them).
+    """Every materialized tile's patches as a BigEarthNet dataset root (`<storage>/exports`) that
+    TorchGeo's `BigEarthNet(root, bands="s1")` and `BigEarthNetV2(root, bands="s1")` open as written.
 
-    v1.0 layout: `BigEarthNet-S1-v1.0/<S1 patch>/<S1 patch>_{VV,VH}.tif` (120 × 120 float32, the
-    tile's UTM CRS) + `<S1 patch>_labels_metadata.json` with the v1 keys (labels of the paired
-    BigEarthNet patch where known, else []); v2.0 layout: `BigEarthNet-S1/<scene>/<S1 patch>/`.
-    Only complete patches by default (`min_valid_fraction`). Not part of the tile job: run it
-    when a dataset release is wanted.
+    v1.0: `BigEarthNet-S1-v1.0/<S1 patch>/<S1 patch>_{VV,VH}.tif` (120 × 120 float32 dB, the tile's
+    UTM CRS) + `_labels_metadata.json`, and `bigearthnet-{train,val,test}.csv`. v2.0 (reBEN):
+    `BigEarthNet-S1/<scene>/<S1 patch>/`, `metadata.parquet` (reBEN columns; labels where reBEN
+    has them, [] elsewhere), `metadata_for_patches_with_snow_cloud_or_shadow.parquet`,
+    `Reference_Maps/` (CLC no-data 999: no CLC raster offline). Splits: reBEN's, else whole
+    10 × 10-patch blocks hashed per MGRS tile (50/25/25). Only complete patches by default
+    (`min_valid_fraction`). Not part of the tile job: run it when a dataset release is wanted.
     """
-    from upath import UPath
+    from ben_sen1_assets.outputs.bigearthnet_layout import SPLITS, export_bigearthnet
 
-    from ben_sen1_assets.outputs.export import export_bigearthnet_v1, export_bigearthnet_v2
-
-    root = UPath(SETTINGS.storage, **SETTINGS.storage_options) / "exports"
+    root = export_root()
     stores = [patches[key] for key in sorted(patches)]
-    v1 = export_bigearthnet_v1(stores, root / "BigEarthNet-S1-v1.0", min_valid_fraction=config.min_valid_fraction,
-                               only_bigearthnet=config.only_bigearthnet)
-    v2 = export_bigearthnet_v2(stores, root / "BigEarthNet-S1", min_valid_fraction=config.min_valid_fraction,
-                               only_bigearthnet=config.only_bigearthnet)
+    summary = export_bigearthnet(stores, root, min_valid_fraction=config.min_valid_fraction,
+                                 only_bigearthnet=config.only_bigearthnet)
+    rec = summary.records
+    flagged = rec["contains_seasonal_snow"] | rec["contains_cloud_or_shadow"]
+    rows = [
+        dg.TableRecord({
+            "split": s, "n_patches": int((rec["split"] == s).sum()),
+            "n_labelled": int(((rec["split"] == s) & (rec["labels"].map(len) > 0)).sum()),
+            "n_flagged_snow_cloud": int(((rec["split"] == s) & flagged).sum()),
+        })
+        for s in SPLITS
+    ]
+    context.log.info(f"exported {len(summary.v1_names)} patches of {len(stores)} tiles to {root}")
     return dg.MaterializeResult(
         metadata={
             "n_tiles": len(stores),
-            "n_patches_v1": len(v1),
-            "n_patches_v2": len(v2),
-            "v1_root": dg.MetadataValue.path(str(root / "BigEarthNet-S1-v1.0")),
-            "v2_root": dg.MetadataValue.path(str(root / "BigEarthNet-S1")),
+            "n_patches_v1": len(summary.v1_names),
+            "n_patches_v2": len(summary.v2_names),
+            "splits": dg.MetadataValue.table(rows, schema=SPLIT_SCHEMA),
+            "root": dg.MetadataValue.path(str(root)),
+            "torchgeo": dg.MetadataValue.md(
+                f'`BigEarthNetV2(root="{root}", bands="s1")` · `BigEarthNet(root="{root}", bands="s1")`'
+            ),
         }
     )

@@ -5,6 +5,7 @@ definitions. Libraries are imported inside the checks, so that loading the code 
 cheap.
 """
 
+from ben_sen1_assets.checks.bigearthnet_export import export_loads_in_torchgeo
 from ben_sen1_assets.checks.mosaics import mosaic_provenance
 from ben_sen1_assets.checks.patches import finite_fraction, patch_count, patch_shape_dtype, plausible_db
 from ben_sen1_assets.checks.preprocessed_s1 import (
@@ -30,4 +31,5 @@ ASSET_CHECKS = [
     finite_fraction,
     plausible_db,
     bigearthnet_pairs,
+    export_loads_in_torchgeo,
 ]

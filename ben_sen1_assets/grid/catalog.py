@@ -245,7 +245,7 @@ def bigearthnet_patch_table(key: str) -> pd.DataFrame | None:
     ``s1_name_official`` (the official S1 patch paired with it in reBEN, else None),
     ``labels_v2`` (tuple of reBEN 19-class names, empty if not in reBEN), ``split`` (None if
     not in reBEN), ``contains_seasonal_snow``, ``contains_cloud_or_shadow`` (nullable boolean,
-    <NA> if not in reBEN). String columns are object dtype with ``None`` for missing values.
+    <NA> if not in reBEN), ``country`` (reBEN country, None if not in reBEN). String columns are object dtype with ``None`` for missing values.
     Ordered by y, then x.
     """
     import numpy as np
@@ -292,6 +292,9 @@ def bigearthnet_patch_table(key: str) -> pd.DataFrame | None:
             ),
             "contains_seasonal_snow": pd.array(sub["contains_seasonal_snow"].to_numpy(), dtype="boolean"),
             "contains_cloud_or_shadow": pd.array(sub["contains_cloud_or_shadow"].to_numpy(), dtype="boolean"),
+            "country": pd.Series(
+                [v if isinstance(v, str) else None for v in sub["country"].astype(object)], dtype=object
+            ),
         }
     )
 

@@ -4,16 +4,20 @@
   (``root`` is the ``BigEarthNet-S1-v1.0`` folder);
 * v2.0 (reBEN): ``<root>/<S1 scene prefix>/<S1 patch>/<S1 patch>_{VV,VH}.tif`` with the scene
   prefix = the S1 patch name without ``_<MGRS>_<x>_<y>`` (e.g.
-  ``S1A_IW_GRDH_1SDV_20170613T165043``; ``root`` is the ``BigEarthNet-S1`` folder), and
-  :func:`reben_metadata_frame` for the reBEN ``metadata.parquet`` rows.
+  ``S1A_IW_GRDH_1SDV_20170613T165043``; ``root`` is the ``BigEarthNet-S1`` folder).
+
+The split files, ``metadata.parquet`` and reference maps that loaders index these folders by are
+written by :mod:`ben_sen1_assets.outputs.bigearthnet_layout`.
 
 The GeoTIFFs copy the real v1 files' format (checked on the shipped examples): 120 x 120, one
 band, float32, uncompressed, striped (GDAL's default 17-row strips), band interleave, the tile's
 UTM CRS as an EPSG code, PixelIsArea with the tiepoint at the patch's upper-left corner, no
 nodata tag, no band description.
 
-Labels: the shipped tables carry the reBEN (v2, 19-class) labels only, so ``labels`` holds those
-19-class names (the real v1 files hold the 43-class CLC names); ``[]`` for patches not in reBEN.
+Labels: the v1 JSON ``labels`` are the 43-class CLC names of BigEarthNet v1 (TorchGeo's v1 loader
+maps exactly those names, and fails on any other). Those labels are not available offline (the
+shipped tables carry the reBEN 19-class labels only), so ``labels`` is ``[]``; the 19-class labels
+are in the export's ``metadata.parquet`` (the v2 layout).
 
 Atomic: everything is written to a local staging folder first; each patch folder is then
 published whole (local: renamed into place; object stores: files uploaded with the JSON last).
@@ -29,7 +33,6 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyproj
 import rasterio
 import xarray as xr
@@ -38,7 +41,6 @@ from upath import UPath
 from ben_sen1_assets.formats import staging
 from ben_sen1_assets.formats.atomic import is_local, local_path
 from ben_sen1_assets.formats.zarr_store import open_zarr
-from ben_sen1_assets.grid.catalog import bigearthnet_patch_table
 from ben_sen1_assets.grid.patches import PATCH_SIZE_M, PATCH_SIZE_PX
 
 from .errors import OutputError
@@ -49,7 +51,8 @@ __all__ = [
     "labels_metadata",
     "export_bigearthnet_v1",
     "export_bigearthnet_v2",
-    "reben_metadata_frame",
+    "open_patch_store",
+    "selected_patches",
     "s1_scene_prefix",
 ]
 
@@ -83,7 +86,7 @@ def _int_if_whole(v: float):
     return int(v) if float(v).is_integer() else float(v)
 
 
-def labels_metadata(ds: xr.Dataset, i: int, labels: list[str]) -> dict:
+def labels_metadata(ds: xr.Dataset, i: int, labels: list[str] = ()) -> dict:
     """The v1 ``<S1 patch>_labels_metadata.json`` content of patch ``i`` (key order as real)."""
     ulx, uly = float(ds["patch_ulx"][i]), float(ds["patch_uly"][i])
     t = ds["acquisition_time"].values[i]
@@ -112,14 +115,8 @@ def _write_tif(path: Path, data: np.ndarray, ds: xr.Dataset, i: int) -> None:
         dst.write(data.astype(np.float32, copy=False), 1)
 
 
-def _labels_lookup(ds: xr.Dataset) -> dict[tuple[int, int], list[str]]:
-    table = bigearthnet_patch_table(ds.attrs["partition_key"])
-    if table is None:
-        return {}
-    return {(int(x), int(y)): list(l) for x, y, l in zip(table["x"], table["y"], table["labels_v2"])}
-
-
-def _selected(ds: xr.Dataset, min_valid_fraction: float, only_bigearthnet: bool) -> list[int]:
+def selected_patches(ds: xr.Dataset, min_valid_fraction: float, only_bigearthnet: bool) -> list[int]:
+    """Indices of the patches an export writes (see :func:`export_bigearthnet_v1`)."""
     s1 = ds["s1_name"].values
     ok = (s1 != "") & (ds["valid_fraction"].values >= min_valid_fraction)
     if only_bigearthnet:
@@ -131,7 +128,7 @@ _REQUIRED = ("backscatter", "s1_name", "s2v1_name", "scene_source", "acquisition
              "valid_fraction", "patch_x", "patch_y", "patch_ulx", "patch_uly")
 
 
-def _open(store: UPath | str | xr.Dataset) -> xr.Dataset:
+def open_patch_store(store: UPath | str | xr.Dataset) -> xr.Dataset:
     ds = store if isinstance(store, xr.Dataset) else open_zarr(UPath(store))
     missing = [k for k in _REQUIRED if k not in ds.variables]
     missing += [k for k in ("epsg", "partition_key") if k not in ds.attrs]
@@ -175,7 +172,7 @@ def _publish(stage: Path, root: UPath, folders: list[str], last_suffix: str) -> 
             fs.put_file(str(f), f"{base}/{rel}/{f.name}")
 
 
-def _export(stores, root, *, v2: bool, labels: bool, min_valid_fraction: float,
+def _export(stores, root, *, v2: bool, min_valid_fraction: float,
             only_bigearthnet: bool) -> list[str]:
     root = UPath(root)
     stage = _stage_dir(root)
@@ -183,9 +180,8 @@ def _export(stores, root, *, v2: bool, labels: bool, min_valid_fraction: float,
     try:
         folders: list[str] = []
         for store in stores:
-            ds = _open(store)
-            lookup = _labels_lookup(ds) if labels else {}
-            for i in _selected(ds, min_valid_fraction, only_bigearthnet):
+            ds = open_patch_store(store)
+            for i in selected_patches(ds, min_valid_fraction, only_bigearthnet):
                 name = str(ds["s1_name"].values[i])
                 rel = f"{s1_scene_prefix(name)}/{name}" if v2 else name
                 folder = stage / rel
@@ -194,8 +190,7 @@ def _export(stores, root, *, v2: bool, labels: bool, min_valid_fraction: float,
                 for b, band in enumerate(BANDS):
                     _write_tif(folder / f"{name}_{band}.tif", data[b], ds, i)
                 if not v2:
-                    key = (int(ds["patch_x"][i]), int(ds["patch_y"][i]))
-                    meta = labels_metadata(ds, i, lookup.get(key, []))
+                    meta = labels_metadata(ds, i)
                     (folder / f"{name}_labels_metadata.json").write_text(json.dumps(meta), encoding="utf-8")
                 folders.append(rel)
         _publish(stage, root, folders, last_suffix=".json")
@@ -209,7 +204,6 @@ def export_bigearthnet_v1(
     stores: Iterable[UPath | str | xr.Dataset],
     root: UPath | str,
     *,
-    labels: bool = True,
     min_valid_fraction: float = 1.0,
     only_bigearthnet: bool = False,
 ) -> list[str]:
@@ -219,9 +213,9 @@ def export_bigearthnet_v1(
     Patches are exported when they have an S1 name and at least ``min_valid_fraction`` of
     valid pixels (default 1.0: complete patches only, as in BigEarthNet; lower it to export
     patches containing NaN). ``only_bigearthnet`` keeps only patches with a BigEarthNet S2
-    partner. ``labels=False`` writes ``[]`` for every patch.
+    partner. ``labels`` in the JSON is ``[]`` (see the module docstring).
     """
-    return _export(stores, root, v2=False, labels=labels, min_valid_fraction=min_valid_fraction,
+    return _export(stores, root, v2=False, min_valid_fraction=min_valid_fraction,
                    only_bigearthnet=only_bigearthnet)
 
 
@@ -234,30 +228,5 @@ def export_bigearthnet_v2(
 ) -> list[str]:
     """Export patch stores in the reBEN (v2.0) layout under ``root`` (the ``BigEarthNet-S1``
     folder): ``<scene prefix>/<S1 patch>/<S1 patch>_{VV,VH}.tif``; returns the names written."""
-    return _export(stores, root, v2=True, labels=False, min_valid_fraction=min_valid_fraction,
+    return _export(stores, root, v2=True, min_valid_fraction=min_valid_fraction,
                    only_bigearthnet=only_bigearthnet)
-
-
-def reben_metadata_frame(stores: Iterable[UPath | str | xr.Dataset]) -> pd.DataFrame:
-    """reBEN ``metadata.parquet``-style rows for the exported patches that are in reBEN:
-    ``patch_id`` (v2 S2 id), ``labels`` (19-class names), ``split``, ``s1_name`` (ours),
-    ``s2v1_name``, ``contains_seasonal_snow``, ``contains_cloud_or_shadow``."""
-    rows = []
-    for store in stores:
-        ds = _open(store)
-        table = bigearthnet_patch_table(ds.attrs["partition_key"])
-        if table is None:
-            continue
-        ours = {(int(x), int(y)): s for x, y, s in
-                zip(ds["patch_x"].values, ds["patch_y"].values, ds["s1_name"].values)}
-        for r in table.itertuples(index=False):
-            s1 = ours.get((int(r.x), int(r.y)), "")
-            if r.v2_patch_id and s1:
-                rows.append({
-                    "patch_id": r.v2_patch_id, "labels": list(r.labels_v2), "split": r.split,
-                    "s1_name": s1, "s2v1_name": r.s2v1_name,
-                    "contains_seasonal_snow": bool(r.contains_seasonal_snow),
-                    "contains_cloud_or_shadow": bool(r.contains_cloud_or_shadow),
-                })
-    return pd.DataFrame(rows, columns=["patch_id", "labels", "split", "s1_name", "s2v1_name",
-                                       "contains_seasonal_snow", "contains_cloud_or_shadow"])

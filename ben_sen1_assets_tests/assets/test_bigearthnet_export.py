@@ -19,8 +19,12 @@ from .conftest import DEMO_KEYS
 V1_KEYS = {"labels", "coordinates", "projection", "corresponding_s2_patch", "scene_source", "acquisition_time"}
 
 
+def export_root(e2e) -> Path:
+    return Path(e2e.settings.storage) / "exports"
+
+
 def v1_root(e2e) -> Path:
-    return Path(e2e.settings.storage) / "exports" / "BigEarthNet-S1-v1.0"
+    return export_root(e2e) / "BigEarthNet-S1-v1.0"
 
 
 def complete_patches(e2e) -> dict[str, tuple[str, xr.Dataset, int]]:
@@ -66,30 +70,60 @@ def test_v1_layout_and_json(e2e):
             np.testing.assert_array_equal(src.read(1), ds["backscatter"].values[i, 0])
 
 
-def test_v1_export_loads_through_torchgeo(e2e, tmp_path):
+def test_export_root_loads_through_torchgeo_as_written(e2e):
+    """TorchGeo's loaders pointed at `<storage>/exports` after the datasets job: no file made by hand."""
     try:
-        from torchgeo.datasets import BigEarthNet
+        from torchgeo.datasets import BigEarthNet, BigEarthNetV2
     except Exception as exc:  # ImportError, or torchvision failing to load its C++ ops
         pytest.skip(f"torchgeo not importable: {type(exc).__name__}: {exc}")
     from ben_sen1_assets_tests.outputs.test_torchgeo import _gdal_int32
 
-    root = tmp_path / "ben"
-    root.mkdir()
-    (root / "BigEarthNet-S1-v1.0").symlink_to(v1_root(e2e), target_is_directory=True)
-    names = sorted(complete_patches(e2e))[:3]
-    # demo patches have no BigEarthNet-S2 pair; TorchGeo's S1-only loading reads only the S1 column
-    (root / "bigearthnet-train.csv").write_text("".join(f"S2_PLACEHOLDER_{k},{n}\n" for k, n in enumerate(names)))
-    for split in ("val", "test"):
-        (root / f"bigearthnet-{split}.csv").write_text("")
-    ds = BigEarthNet(root=str(root), split="train", bands="s1", num_classes=19)
-    assert len(ds) == len(names)
+    root = str(export_root(e2e))
     patches = complete_patches(e2e)
-    for k, name in enumerate(names):
-        sample = ds[k]
-        image = sample["image"].numpy()
-        assert image.shape == (2, 120, 120)
-        _, store, i = patches[name]
-        vv, vh = store["backscatter"].values[i]
-        np.testing.assert_array_equal(image[0], _gdal_int32(vh))  # sorted band files: VH, VV
-        np.testing.assert_array_equal(image[1], _gdal_int32(vv))
-        assert sample["label"].shape == (19,) and int(sample["label"].sum()) == 0
+    v1_total = v2_total = 0
+    for split in ("train", "val", "test"):
+        v1 = BigEarthNet(root=root, split=split, bands="s1", num_classes=19)
+        v2 = BigEarthNetV2(root=root, split=split, bands="s1")
+        v1_total, v2_total = v1_total + len(v1), v2_total + len(v2)
+        for k in range(0, len(v2), max(1, len(v2) // 3)):
+            sample = v2[k]
+            name = v2.metadata_df.loc[k, "s1_name"]
+            _, store, i = patches[name]
+            vv, vh = store["backscatter"].values[i]
+            image = sample["image"].numpy()
+            assert image.shape == (2, 120, 120)
+            np.testing.assert_array_equal(image[0], _gdal_int32(vh))  # sorted band files: VH, VV
+            np.testing.assert_array_equal(image[1], _gdal_int32(vv))
+            # demo tiles are not BigEarthNet products: no labels, no CLC map
+            assert int(sample["label"].sum()) == 0 and set(sample["mask"].unique().tolist()) == {999}
+            names = [f["s1"].rsplit("/", 1)[-1] for f in v1.folders]
+            np.testing.assert_array_equal(v1[names.index(name)]["image"].numpy(), image)
+    assert v1_total == v2_total == len(patches)
+    # the default split holds samples
+    assert len(BigEarthNetV2(root=root, bands="s1")) > 0
+
+
+def test_export_check_loaded_a_sample(e2e):
+    (ev,) = [ev for ev in e2e.datasets.get_asset_check_evaluations()
+             if ev.check_name == "export_loads_in_torchgeo"]
+    assert ev.passed, ev.metadata
+    assert ev.metadata["image_shape"].value == "(2, 120, 120)"
+    assert ev.metadata["loader"].value.startswith("torchgeo")
+
+
+def test_lmdb_holds_every_exported_patch(e2e):
+    import lmdb
+    from safetensors.numpy import load
+
+    root = export_root(e2e)
+    patches = complete_patches(e2e)
+    env = lmdb.open(str(root / "BigEarthNet-S1.lmdb"), readonly=True, lock=False)
+    with env.begin(buffers=True) as txn:
+        keys = {bytes(k).decode() for k in txn.cursor().iternext(values=False)}
+        assert keys == set(patches)
+        for name in sorted(patches)[::20]:
+            value = load(bytes(txn.get(name.encode())))
+            _, store, i = patches[name]
+            np.testing.assert_array_equal(value["VV"], store["backscatter"].values[i, 0])
+            np.testing.assert_array_equal(value["VH"], store["backscatter"].values[i, 1])
+    env.close()

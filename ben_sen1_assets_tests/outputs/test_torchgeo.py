@@ -1,31 +1,27 @@
-"""Exported samples load through TorchGeo's BigEarthNet (v1 layout) and BigEarthNetV2 (reBEN
-layout) datasets. Needs the optional extra ``torchgeo``; skipped only when torchgeo cannot be
-imported (the reason, with the exact error, is in the skip message)."""
+"""An export root loads through TorchGeo's BigEarthNet (v1) and BigEarthNetV2 as written: the
+loaders are pointed at what `export_bigearthnet` wrote, no file is made by hand. Needs the
+optional extra ``torchgeo``; skipped only when torchgeo cannot be imported (the reason, with the
+exact error, is in the skip message)."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
-import rasterio
-from rasterio.transform import from_origin
 from upath import UPath
 
 try:
     from torchgeo.datasets import BigEarthNet, BigEarthNetV2
-except Exception as exc:  # ImportError, or e.g. torchvision failing to load its C++ ops
+except Exception as exc:  # ImportError, or torchvision failing to load its C++ ops
     pytest.skip(f"torchgeo not importable: {type(exc).__name__}: {exc}", allow_module_level=True)
 
 from ben_sen1_assets.formats.zarr_store import open_zarr
 from ben_sen1_assets.grid.catalog import bigearthnet_patch_table
-from ben_sen1_assets.outputs.export import (
-    export_bigearthnet_v1,
-    export_bigearthnet_v2,
-    reben_metadata_frame,
-)
+from ben_sen1_assets.outputs.bigearthnet_layout import export_bigearthnet
+from ben_sen1_assets.outputs.loader_check import load_one_sample
 
 from .test_export import REAL, store_87  # noqa: F401  (fixture)
 
-S2V1 = "S2A_MSIL2A_20170613T101031_87_48"
 V2_ID = "S2A_MSIL2A_20170613T101031_N9999_R022_T33UUP_87_48"
 
 
@@ -41,52 +37,87 @@ def _patch(store, name="87_48"):
     return ds["backscatter"].values[i]  # (VV, VH)
 
 
-def test_torchgeo_bigearthnet_v1_loads_export(tmp_path, store_87):  # noqa: F811
-    root = tmp_path / "ben"
-    # TorchGeo's v1 class vocabulary is the 43 CLC names; the shipped tables give the reBEN
-    # 19-class names only, some of which ("Arable land" ...) it does not know: export without
-    export_bigearthnet_v1([store_87], UPath(root / "BigEarthNet-S1-v1.0"), labels=False)
-    (root / "bigearthnet-train.csv").write_text(f"{S2V1},{REAL}\n")
-    for split in ("val", "test"):
-        (root / f"bigearthnet-{split}.csv").write_text("")
-    ds = BigEarthNet(root=str(root), split="train", bands="s1", num_classes=19)
-    assert len(ds) == 1
-    sample = ds[0]
+def _reben(x, y):
+    table = bigearthnet_patch_table("33UUP_20170613")
+    return table[(table.x == x) & (table.y == y)].iloc[0]
+
+
+def test_torchgeo_bigearthnet_v1_loads_export_root(tmp_path, store_87):  # noqa: F811
+    export_bigearthnet([store_87], UPath(tmp_path))
+    split = {"train": "train", "validation": "val", "test": "test"}[_reben(87, 48)["split"]]
+    ds = BigEarthNet(root=str(tmp_path), split=split, bands="s1", num_classes=19)
+    names = [f["s1"].rsplit("/", 1)[-1] for f in ds.folders]
+    sample = ds[names.index(REAL)]
     image = sample["image"].numpy()
     assert image.shape == (2, 120, 120)
     vv, vh = _patch(store_87)
     # TorchGeo v1 globs and sorts the band files: <name>_VH.tif before <name>_VV.tif
     np.testing.assert_array_equal(image[0], _gdal_int32(vh))
     np.testing.assert_array_equal(image[1], _gdal_int32(vv))
+    # the v1 JSON carries the 43-class names, which are not available offline: none
     assert sample["label"].shape == (19,) and int(sample["label"].sum()) == 0
+    # all 9 patches are in one of the three split files, each once
+    total = sum(len(BigEarthNet(root=str(tmp_path), split=s, bands="s1")) for s in ("train", "val", "test"))
+    assert total == 9
 
 
-def test_torchgeo_bigearthnet_v2_loads_export(tmp_path, store_87):  # noqa: F811
-    root = tmp_path / "reben"
-    export_bigearthnet_v2([store_87], UPath(root / "BigEarthNet-S1"))
-    meta = reben_metadata_frame([store_87])
-    meta.to_parquet(root / "metadata.parquet", index=False)
-    (root / "BigEarthNet-S2").mkdir()
-    # TorchGeo always loads the CLC reference map: a synthetic one (code 211 = arable land)
-    ref = root / "Reference_Maps" / V2_ID.rsplit("_", 2)[0] / V2_ID
-    ref.mkdir(parents=True)
-    with rasterio.open(ref / f"{V2_ID}_reference_map.tif", "w", driver="GTiff", width=120, height=120,
-                       count=1, dtype="uint16", crs="EPSG:32633",
-                       transform=from_origin(404400, 5342400, 10, 10)) as dst:
-        dst.write(np.full((1, 120, 120), 211, dtype=np.uint16))
-
-    row = meta[meta["patch_id"] == V2_ID].iloc[0]
+def test_torchgeo_bigearthnet_v2_loads_export_root(tmp_path, store_87):  # noqa: F811
+    summary = export_bigearthnet([store_87], UPath(tmp_path))
+    row = _reben(87, 48)
     split = {"train": "train", "validation": "val", "test": "test"}[row["split"]]
-    ds = BigEarthNetV2(root=str(root), split=split, bands="s1")
-    index = list(ds.metadata_df["patch_id"]).index(V2_ID)
-    sample = ds[index]
+    ds = BigEarthNetV2(root=str(tmp_path), split=split, bands="s1")
+    sample = ds[list(ds.metadata_df["patch_id"]).index(V2_ID)]
     image = sample["image"].numpy()
     assert image.shape == (2, 120, 120)
     vv, vh = _patch(store_87)
     np.testing.assert_array_equal(image[0], _gdal_int32(vh))  # sorted: VH, VV
     np.testing.assert_array_equal(image[1], _gdal_int32(vv))
-    table = bigearthnet_patch_table("33UUP_20170613")
-    labels = table[(table.x == 87) & (table.y == 48)].iloc[0]["labels_v2"]
     expected = np.zeros(19, dtype=np.int64)
-    expected[[BigEarthNet.class_sets[19].index(n) for n in labels]] = 1
+    expected[[BigEarthNet.class_sets[19].index(n) for n in row["labels_v2"]]] = 1
+    assert expected.sum() > 0
     np.testing.assert_array_equal(sample["label"].numpy(), expected)
+    # no CLC raster offline: the reference map is CLC's no-data code, passed through by TorchGeo
+    assert sample["mask"].shape == (1, 120, 120) and set(sample["mask"].unique().tolist()) == {999}
+    # every exported patch is in exactly one split of one of the two metadata files
+    meta = pd.concat([pd.read_parquet(tmp_path / "metadata.parquet"),
+                      pd.read_parquet(tmp_path / "metadata_for_patches_with_snow_cloud_or_shadow.parquet")])
+    assert sorted(meta["s1_name"]) == sorted(summary.v2_names) and meta["patch_id"].is_unique
+
+
+def test_patches_outside_bigearthnet_get_block_splits_and_empty_labels(tmp_path, store_87):  # noqa: F811
+    from ben_sen1_assets.outputs.bigearthnet_layout import block_split
+
+    ds = open_zarr(store_87)
+    # pretend the same pixels were cut for a tile/date that is not a BigEarthNet product
+    other = ds.assign_attrs(partition_key="33UUP_20210101")
+    summary = export_bigearthnet([other], UPath(tmp_path))
+    rec = summary.records
+    assert len(rec) == 9 and (rec["labels"].map(len) == 0).all() and rec["s2v1_name"].isna().all()
+    assert list(rec["patch_id"]) == [f"33UUP_20210101_{x:02d}_{y:02d}" for x, y in zip(rec.x, rec.y)]
+    # 86..88 x 47..49 lies in blocks (8, 4) and (8, 4)/(8, 4): one block, one split
+    assert set(rec["split"]) == {block_split("33UUP", 86, 47)}
+    split = {"train": "train", "validation": "val", "test": "test"}[rec["split"].iloc[0]]
+    v2 = BigEarthNetV2(root=str(tmp_path), split=split, bands="s1")
+    assert len(v2) == 9 and int(v2[0]["label"].sum()) == 0
+
+
+def test_block_split_rule():
+    from ben_sen1_assets.outputs.bigearthnet_layout import block_split
+
+    # whole 10 x 10 blocks share a split; over many blocks the fractions approach 0.5/0.25/0.25
+    assert len({block_split("31TEL", x, y) for x in range(10, 20) for y in range(30, 40)}) == 1
+    splits = pd.Series([block_split(f"{z:02d}TAB", bx * 10, by * 10)
+                        for z in range(1, 61) for bx in range(10) for by in range(10)])
+    shares = splits.value_counts(normalize=True)
+    assert abs(shares["train"] - 0.5) < 0.03 and abs(shares["validation"] - 0.25) < 0.03
+
+
+def test_load_one_sample_local_and_s3(tmp_path, store_87, s3_bucket):  # noqa: F811
+    export_bigearthnet([store_87], UPath(tmp_path / "local"))
+    local = load_one_sample(UPath(tmp_path / "local"))
+    assert local["image_shape"] == [2, 120, 120] and local["loader"].startswith("torchgeo")
+    base, options = s3_bucket
+    root = UPath(base, **options) / "exports"
+    export_bigearthnet([store_87], root)
+    remote = load_one_sample(root)
+    assert remote == local

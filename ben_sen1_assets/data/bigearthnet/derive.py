@@ -132,6 +132,7 @@ def derive_patch_index(src: Path, tiles: pd.DataFrame) -> tuple[pd.DataFrame, li
             "split": pd.Categorical(r["split"].to_numpy(), categories=["train", "validation", "test"]),
             "contains_seasonal_snow": r["contains_seasonal_snow"].astype("boolean").to_numpy(),
             "contains_cloud_or_shadow": r["contains_cloud_or_shadow"].astype("boolean").to_numpy(),
+            "country": pd.Categorical(r["country"].to_numpy()),
         }
     )
     df = df.sort_values(["partition_key", "y", "x"], ignore_index=True)
