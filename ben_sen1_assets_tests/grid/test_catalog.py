@@ -72,6 +72,7 @@ def test_bigearthnet_patch_table_against_reben_sample_rows(examples_dir):
             assert set(row["labels_v2"]) == set(r.labels.split("|")) <= labels
             assert row["split"] == r.split
             assert bool(row["contains_seasonal_snow"]) == r.contains_seasonal_snow
+            assert row["country"] == r.country
             checked += 1
     assert checked == 100
 
@@ -211,13 +212,14 @@ def test_patch_table_columns_and_missing_values():
     t = bigearthnet_patch_table("34VER_20170613")
     assert list(t.columns) == [
         "x", "y", "s2v1_name", "v2_patch_id", "s1_name_official", "labels_v2", "split",
-        "contains_seasonal_snow", "contains_cloud_or_shadow",
+        "contains_seasonal_snow", "contains_cloud_or_shadow", "country",
     ]
     assert len(t) == 6729
     missing = t[t["v2_patch_id"].map(lambda v: v is None)]
     assert len(missing) == 6729 - 6686  # v1 minus v2 counts of tiles.csv
     assert missing["s1_name_official"].map(lambda v: v is None).all()
     assert missing["split"].map(lambda v: v is None).all()
+    assert missing["country"].map(lambda v: v is None).all()
     assert (missing["labels_v2"].map(len) == 0).all()
     assert missing["contains_seasonal_snow"].isna().all()
     # two v1 prefixes are used in this product (DOMAIN.md: prefixes can differ within a tile)
