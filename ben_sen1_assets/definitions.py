@@ -13,6 +13,9 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 from ben_sen1_assets.automation import automation_sensor
 from ben_sen1_assets.assets.bigearthnet_export import bigearthnet_export
 from ben_sen1_assets.assets.bigearthnet_lmdb import bigearthnet_lmdb
+from ben_sen1_assets.assets.dataset_statistics import dataset_statistics
+from ben_sen1_assets.assets.gdal_vrts import gdal_vrts
+from ben_sen1_assets.assets.stac_catalog import stac_catalog
 from ben_sen1_assets.assets.mosaics import mosaics
 from ben_sen1_assets.assets.patches import patches
 from ben_sen1_assets.assets.preprocessed_s1 import preprocessed_s1
@@ -87,7 +90,8 @@ RESOURCES = {
 
 ASSETS = [
     tile_footprints, s1_product_selection, raw_s1_safe, preprocessed_s1, mosaics, patches,
-    s1s2_mapping, bigearthnet_export, bigearthnet_lmdb,
+    s1s2_mapping, bigearthnet_export, bigearthnet_lmdb, stac_catalog,
+    gdal_vrts, dataset_statistics,
 ]
 
 defs = dg.Definitions(

@@ -287,7 +287,7 @@ def _batches(mosaic: _Mosaic, patches: list[tuple[int, int]], key: str, batch_si
             "mosaic_rule": meta["rule"],
             "source_products": json.dumps(meta["products"]),
             "tile_transform": " ".join(str(v) for v in (tr.c, tr.a, tr.b, tr.f, tr.d, tr.e)),
-            "mosaic": str(mosaic.path),
+            "mosaic": mosaic.path.name,  # the file name: no machine path in the store's attributes
         }
         yield ds
 

@@ -584,7 +584,7 @@ def process_scene_to_tile(
             "relative_orbit": str(manifest.relative_orbit),
             "absolute_orbit": str(manifest.absolute_orbit),
             "ipf_version": manifest.ipf_version,
-            "processing": config.to_json(),
+            "processing": config.to_portable_json(),
             "processing_fingerprint": config.fingerprint(),
             "processor": processor_name(),
             "dem": dem.name,

@@ -50,6 +50,7 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any, Literal
 
 from .errors import SafeError
@@ -292,6 +293,14 @@ class ProcessingConfig:
     def to_json(self) -> str:
         """Canonical JSON (sorted keys, compact)."""
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    def to_portable_json(self) -> str:
+        """:meth:`to_json` with the local DEM's path reduced to its file name: what outputs record
+        (no machine path in a file's attributes; the fingerprint still hashes the full config)."""
+        d = self.to_dict()
+        if d.get("dem", {}).get("path"):
+            d["dem"]["path"] = PurePath(d["dem"]["path"]).name
+        return json.dumps(d, sort_keys=True, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> "ProcessingConfig":

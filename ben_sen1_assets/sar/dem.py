@@ -237,7 +237,7 @@ class LocalDem(DemSource):
 
     @property
     def name(self) -> str:
-        return f"DEM {self.path}"
+        return f"DEM {Path(self.path).name}"  # a file name: outputs record no machine path
 
     def _read_raw(self, grid: RasterGrid) -> np.ndarray:
         with rasterio.open(self.path) as ds:

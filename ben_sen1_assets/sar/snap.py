@@ -337,7 +337,7 @@ class SnapProcessor:
             "relative_orbit": str(manifest.relative_orbit),
             "absolute_orbit": str(manifest.absolute_orbit),
             "ipf_version": manifest.ipf_version,
-            "processing": config.to_json(),
+            "processing": config.to_portable_json(),
             "processing_fingerprint": self.fingerprint(config),
             "processor": f"{processor_name()} + ESA SNAP gpt",
             "backend": "snap",

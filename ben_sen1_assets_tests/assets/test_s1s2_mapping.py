@@ -19,7 +19,8 @@ def test_datasets_job_succeeded(e2e):
     assert e2e.datasets.success
     done = {e.event_specific_data.materialization.asset_key.to_user_string()
             for e in e2e.datasets.get_asset_materialization_events()}
-    assert done == {"s1s2_mapping", "bigearthnet_export", "bigearthnet_lmdb"}
+    assert done == {"s1s2_mapping", "bigearthnet_export", "bigearthnet_lmdb", "stac_catalog",
+                    "gdal_vrts", "dataset_statistics"}
 
 
 def test_geoparquet_one_row_per_patch_with_geometry(e2e):
