@@ -69,7 +69,8 @@ def main() -> int:
         if os.path.exists(os.path.join(store, "zarr.json")):
             print(f"  {store}")
     for name in ("s1s2_mapping.csv", "s1s2_mapping.parquet", "exports/BigEarthNet-S1-v1.0", "exports/BigEarthNet-S1",
-                 "exports/metadata.parquet", "exports/BigEarthNet-S1.lmdb"):
+                 "exports/metadata.parquet", "exports/BigEarthNet-S1.lmdb", "exports/band_statistics.json",
+                 "stac/catalog.json"):
         path = os.path.join(settings.storage, name)
         if os.path.exists(path):
             print(f"  {path}")

@@ -102,6 +102,25 @@ def step(name: str, folder: Path) -> dict:
         ds = open_zarr(UPath(folder / "patches.zarr")).isel(patch=slice(91 * 40, 91 * 41))
         names = export_bigearthnet_v1([ds], UPath(folder / "BigEarthNet-S1-v1.0"))
         extra = {"n_exported": len(names)}
+    elif name == "datasets_row":
+        # one patch row through every dataset layout: v1 + v2 folders, split files, metadata
+        # tables, reference maps (export_bigearthnet), then the LMDB and the band statistics
+        from ben_sen1_assets.formats.zarr_store import open_zarr
+        from ben_sen1_assets.outputs.bigearthnet_layout import export_bigearthnet
+        from ben_sen1_assets.outputs.lmdb_export import LMDB_DIR, metadata_s1_names, write_bigearthnet_lmdb
+        from ben_sen1_assets.outputs.statistics import band_statistics
+
+        ds = open_zarr(UPath(folder / "patches.zarr")).isel(patch=slice(91 * 40, 91 * 41))
+        root = UPath(folder / "exports")
+        t1 = time.perf_counter()
+        summary = export_bigearthnet([ds], root)
+        t2 = time.perf_counter()
+        n = write_bigearthnet_lmdb([ds], metadata_s1_names(root), root / LMDB_DIR)
+        t3 = time.perf_counter()
+        band_statistics([ds], dict(zip(summary.records["s1_name"], summary.records["split"])))
+        t4 = time.perf_counter()
+        extra = {"n_exported": len(summary.v2_names), "n_lmdb": n, "export_all_layouts_s": round(t2 - t1, 2),
+                 "lmdb_s": round(t3 - t2, 2), "statistics_s": round(t4 - t3, 2)}
     else:
         raise SystemExit(f"unknown step {name}")
     return {"seconds": round(time.perf_counter() - t0, 2), "peak_rss_mb": round(peak_rss_mb(), 1), **extra}
@@ -122,7 +141,7 @@ def main() -> None:
         if not (folder / "p2.tif").exists():
             make_inputs(folder)
         result = {"inputs_s": round(time.perf_counter() - t0, 1)}
-        for name in ("mosaic", "quicklook", "patches", "export_row"):
+        for name in ("mosaic", "quicklook", "patches", "export_row", "datasets_row"):
             out = subprocess.run([sys.executable, __file__, "--step", name, "--folder", str(folder)],
                                  check=True, stdout=subprocess.PIPE, text=True)
             result[name] = json.loads(out.stdout.strip().splitlines()[-1])
