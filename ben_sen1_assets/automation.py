@@ -10,7 +10,9 @@ Tile stages (footprints → patches), per partition:
   follow, once their inputs are complete and not in progress.
 
 The cross-tile ``s1s2_mapping`` is refreshed once a day (``DATASETS_CRON``) when some tile was
-updated since; ``bigearthnet_export`` is a release step, materialized on request only.
+updated since; the other datasets (``bigearthnet_export`` and what is built from it, the VRTs,
+the STAC catalog) are a release step, materialized on request (``datasets_job``, or
+``ben-sen1 backfill --with-datasets``).
 
 The automation sensor starts STOPPED (turn it on in the UI: Automation → ben_sen1_automation,
 or ``dagster sensor start -w workspace.yaml ben_sen1_automation``). It replaces the nightly

@@ -57,11 +57,10 @@ def _selection(graph, with_datasets: bool, select: tuple[str, ...]):
             raise click.BadParameter(f"unknown assets {unknown}; the code location has: {known}", param_hint="--select")
         chosen = set(keys)
     else:
+        # the datasets group: unpartitioned assets over every materialized tile (mapping,
+        # BigEarthNet export and LMDB, statistics, VRTs, STAC catalog), built once after the tiles
         groups = {TILE_GROUP, DATASETS_GROUP} if with_datasets else {TILE_GROUP}
         chosen = {k for k in graph.get_all_asset_keys() if graph.get(k).group_name in groups}
-        if with_datasets:
-            # the export is a release step: it is backfilled only when named with --select
-            chosen.discard(dg.AssetKey("bigearthnet_export"))
     return [k for k in graph.toposorted_asset_keys if k in chosen]
 
 
@@ -130,7 +129,9 @@ def main() -> None:
 @click.option("--all", "all_partitions", is_flag=True, help="every partition of the catalog in force")
 @click.option("--from", "start", help="first partition of a range, in catalog order")
 @click.option("--to", "end", help="last partition of a range, in catalog order")
-@click.option("--with-datasets", is_flag=True, help="also rebuild s1s2_mapping once the tiles are done")
+@click.option("--with-datasets", is_flag=True,
+              help="also rebuild the datasets group (mapping, BigEarthNet export, LMDB, statistics, VRTs, STAC) "
+              "once the tiles are done")
 @click.option("--select", multiple=True, help="asset names instead of the tile stages (repeatable)")
 @click.option("--title", help="the backfill's title in the UI")
 @click.option("--wait", is_flag=True, help="follow the backfill until it ends; exit 1 unless it succeeded")

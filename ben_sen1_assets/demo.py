@@ -61,13 +61,19 @@ def main() -> int:
     result = defs.resolve_job_def("datasets_job").execute_in_process(
         instance=instance, raise_on_error=False, run_config=quiet, tags=run_host_tags(in_this_process=True)
     )
-    failed |= not _report("cross-tile (datasets group)", result, time.perf_counter() - t0)
+    failed |= not _report("cross-tile (datasets: mapping, BigEarthNet export + LMDB, statistics, VRTs, STAC)",
+                          result, time.perf_counter() - t0)
 
     print(f"\nwritten under {settings.storage}:")
     for key in catalog.keys():
         store = os.path.join(settings.storage, "patches", f"{key}.zarr")
         if os.path.exists(os.path.join(store, "zarr.json")):
             print(f"  {store}")
+    for key in catalog.keys():
+        for folder in ("preprocessed_s1", "mosaics"):
+            vrt = os.path.join(settings.storage, folder, f"{key}.vrt")
+            if os.path.exists(vrt):
+                print(f"  {vrt}")
     for name in ("s1s2_mapping.csv", "s1s2_mapping.parquet", "exports/BigEarthNet-S1-v1.0", "exports/BigEarthNet-S1",
                  "exports/metadata.parquet", "exports/BigEarthNet-S1.lmdb", "exports/band_statistics.json",
                  "stac/catalog.json"):
@@ -77,6 +83,7 @@ def main() -> int:
     print(f"\n{'FAILED' if failed else 'done'} in {time.perf_counter() - started:.1f} s")
     print("load the patches:  xarray.open_zarr('<storage>/patches/<partition>.zarr')")
     print("load the dataset:  torchgeo.datasets.BigEarthNetV2(root='<storage>/exports', bands='s1')")
+    print("browse the outputs: pystac.Catalog.from_file('<storage>/stac/catalog.json'); gdalinfo <storage>/mosaics/<partition>.vrt")
     print(f"open the UI:       DAGSTER_HOME={os.environ['DAGSTER_HOME']} .venv/bin/dagster dev -w workspace.yaml")
     return 1 if failed else 0
 

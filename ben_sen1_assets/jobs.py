@@ -57,5 +57,6 @@ tile_job = dg.define_asset_job(
 datasets_job = dg.define_asset_job(
     "datasets_job",
     selection=dg.AssetSelection.groups("datasets"),
-    description="Cross-tile outputs over every materialized tile: the S1-S2 mapping and the BigEarthNet export.",
+    description="Cross-tile outputs over every materialized tile: the S1-S2 mapping, the BigEarthNet export "
+    "(TorchGeo layout, LMDB of safetensors), band statistics, GDAL VRTs and the STAC catalog.",
 )

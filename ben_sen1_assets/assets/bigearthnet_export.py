@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from ben_sen1_assets.assets.metadata import OWNERS
+from ben_sen1_assets.assets.metadata import OWNERS, table
 from ben_sen1_assets.partitions import SETTINGS
 from ben_sen1_assets.types import PatchStores
 
@@ -19,12 +19,12 @@ def export_root():
     return UPath(SETTINGS.storage, **SETTINGS.storage_options) / "exports"
 
 
-SPLIT_SCHEMA = dg.TableSchema(columns=[
-    dg.TableColumn("split", "string", description="reBEN split name (v1 file: bigearthnet-<train|val|test>.csv)"),
-    dg.TableColumn("n_patches", "int"),
-    dg.TableColumn("n_labelled", "int", description="patches with reBEN 19-class labels"),
-    dg.TableColumn("n_flagged_snow_cloud", "int", description="in metadata_for_patches_with_snow_cloud_or_shadow.parquet"),
-])
+SPLIT_COLUMNS = [
+    ("split", "string", "reBEN split name (v1 file: bigearthnet-<train|val|test>.csv)"),
+    ("n_patches", "int", "patches"),
+    ("n_labelled", "int", "patches with reBEN 19-class labels"),
+    ("n_flagged_snow_cloud", "int", "in metadata_for_patches_with_snow_cloud_or_shadow.parquet"),
+]
 
 
 @dg.asset(
@@ -58,11 +58,11 @@ def bigearthnet_export(
     rec = summary.records
     flagged = rec["contains_seasonal_snow"] | rec["contains_cloud_or_shadow"]
     rows = [
-        dg.TableRecord({
+        {
             "split": s, "n_patches": int((rec["split"] == s).sum()),
             "n_labelled": int(((rec["split"] == s) & (rec["labels"].map(len) > 0)).sum()),
             "n_flagged_snow_cloud": int(((rec["split"] == s) & flagged).sum()),
-        })
+        }
         for s in SPLITS
     ]
     context.log.info(f"exported {len(summary.v1_names)} patches of {len(stores)} tiles to {root}")
@@ -71,7 +71,7 @@ def bigearthnet_export(
             "n_tiles": len(stores),
             "n_patches_v1": len(summary.v1_names),
             "n_patches_v2": len(summary.v2_names),
-            "splits": dg.MetadataValue.table(rows, schema=SPLIT_SCHEMA),
+            "splits": table(rows, SPLIT_COLUMNS),
             "root": dg.MetadataValue.path(str(root)),
             "torchgeo": dg.MetadataValue.md(
                 f'`BigEarthNetV2(root="{root}", bands="s1")` · `BigEarthNet(root="{root}", bands="s1")`'

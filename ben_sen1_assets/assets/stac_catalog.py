@@ -2,15 +2,14 @@
 
 import dagster as dg
 
-COLLECTIONS_SCHEMA = dg.TableSchema(columns=[
-    dg.TableColumn("collection", "string"),
-    dg.TableColumn("n_items", "int"),
-])
+from ben_sen1_assets.assets.metadata import OWNERS, table
 
 
 @dg.asset(
     group_name="datasets",
     kinds={"stac", "json"},
+    owners=OWNERS,
+    tags={"stage": "datasets"},
     deps=["preprocessed_s1", "mosaics", "patches", "bigearthnet_export", "bigearthnet_lmdb", "gdal_vrts"],
     code_version="1",
 )
@@ -22,9 +21,9 @@ def stac_catalog(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     Copernicus Data Space catalogue. Every href is relative: copy or upload the storage root
     whole and the catalog still resolves. Open with `pystac.Catalog.from_file(".../stac/catalog.json")`.
     """
-    from upath import UPath
-
     from importlib.metadata import version
+
+    from upath import UPath
 
     from ben_sen1_assets.outputs.stac import STAC_DIR, write_stac_catalog
     from ben_sen1_assets.partitions import SETTINGS
@@ -33,9 +32,8 @@ def stac_catalog(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     counts = write_stac_catalog(root, version=version("ben_sen1_assets"))
     context.log.info(f"STAC catalog at {root / STAC_DIR}: {counts}")
     return dg.MaterializeResult(metadata={
-        "collections": dg.MetadataValue.table(
-            [dg.TableRecord({"collection": c, "n_items": n}) for c, n in counts.items()],
-            schema=COLLECTIONS_SCHEMA),
+        "collections": table([{"collection": c, "n_items": n} for c, n in counts.items()],
+                             [("collection", "string", "STAC collection id"), ("n_items", "int", "items")]),
         "n_items": sum(counts.values()),
         "catalog": dg.MetadataValue.path(str(root / STAC_DIR / "catalog.json")),
     })

@@ -37,6 +37,7 @@ PROCESSING_SCHEMA = "https://stac-extensions.github.io/processing/v1.2.0/schema.
 _VROOT = "/storage"  # hrefs are computed under this virtual root, then made relative
 _CDSE_ODATA = "https://catalogue.dataspace.copernicus.eu/odata/v1/Products?$filter=Name%20eq%20%27{}.SAFE%27"
 S1_CENTER_FREQUENCY_GHZ = 5.405
+ANGLE_UNIT = {"local_incidence_angle": "degree"}
 
 
 def source_product_href(name: str) -> str:
@@ -150,7 +151,7 @@ def _preprocessed_items(root: UPath, version: str):
                 _add_cog_asset(
                     item, f"{_VROOT}/preprocessed_s1/{key}.cogs/{product}.tif",
                     f"{tags.get('quantity', 'backscatter')} ({tags.get('units', 'dB')}) on the {key.split('_')[0]} grid",
-                    src, {"VV": "dB", "VH": "dB"} if tags.get("units", "dB") == "dB" else {})
+                    src, ({"VV": "dB", "VH": "dB"} if tags.get("units", "dB") == "dB" else {}) | ANGLE_UNIT)
                 _proj(item, src)
             _sar_sat(item, tags.get("mission", product[:3]), tags.get("pass_direction", "ascending"),
                      int(tags["relative_orbit"]) if "relative_orbit" in tags else None,
@@ -186,11 +187,11 @@ def _mosaic_items(root: UPath, version: str, preprocessed: dict[tuple[str, str],
                             "ben_sen1:s2_sensing_time": tags.get("s2_sensing_time")},
             )
             _add_cog_asset(item, f"{_VROOT}/mosaics/{key}.tif", f"mosaic of {len(products)} products, {key}",
-                           src, {"VV": "dB", "VH": "dB"})
+                           src, {"VV": "dB", "VH": "dB"} | ANGLE_UNIT)
             if (root / "mosaics" / f"{key}.vrt").exists():
                 item.add_asset("vrt", pystac.Asset(
                     href=f"{_VROOT}/mosaics/{key}.vrt", media_type="application/xml", roles=["data"],
-                    title="GDAL VRT: VV, VH (dB) and the provenance band as an integer with nodata"))
+                    title="GDAL VRT: VV, VH (dB), the provenance and mask bands as integers with nodata"))
             _proj(item, src)
         first = source_tags.get(products[0], {}) if products else {}
         orbits = sorted({int(t["absolute_orbit"]) for t in source_tags.values() if "absolute_orbit" in t})

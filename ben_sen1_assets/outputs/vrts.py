@@ -1,12 +1,18 @@
 """GDAL VRTs beside the raster outputs, so GDAL/QGIS open each as one raster with named bands.
 
 * ``preprocessed_s1/<key>.vrt``: every product of the tile's ``<key>.cogs/`` collection on the
-  union of their windows, bands ``<product> VV`` and ``<product> VH`` (float32, nodata NaN; unit
-  ``dB`` when the COG's ``units`` tag says dB, none for linear backscatter);
-* ``mosaics/<key>.vrt``: the mosaic's ``VV``, ``VH`` (float32, ``dB``, NaN) and its provenance
+  union of their windows, bands ``<product> <band>`` for each of its bands: ``VV``, ``VH``
+  (float32, nodata NaN; unit ``dB`` when the COG's ``units`` tag says dB, none for linear
+  backscatter), ``local_incidence_angle`` (float32, ``degree``, NaN) and ``mask`` (Byte);
+* ``mosaics/<key>.vrt``: the mosaic's ``VV``, ``VH`` (float32, ``dB``, NaN), its provenance
   band as an integer: ``source_index`` Int16 with nodata -1, or ``source_mask`` UInt32 with
-  nodata 0 (the COG stores them as float32 with NaN, because a GeoTIFF has one data type for all
-  bands). The band's description names the products (index i = i-th of ``source_products``).
+  nodata 0, and ``local_incidence_angle`` / ``mask`` as above. The band's description names the
+  products (index i = i-th of ``source_products``).
+
+Integer bands are stored as float32 with NaN in the COGs, because a GeoTIFF has one data type
+for all bands; the VRT gives them their integer type. ``mask`` (uint8 bits of
+:mod:`ben_sen1_assets.sar.masks`, 0 = clean, bit 128 unused) has nodata 255 where no source
+covers the pixel; its description lists the bits (the COG's ``mask_bits`` tag).
 
 Sources are referenced relative to the VRT, so a copied or uploaded storage root still opens
 (``/vsis3/...`` for S3). Written atomically, after the rasters they describe.
@@ -22,9 +28,11 @@ from ben_sen1_assets.formats.atomic import atomic_file
 from ben_sen1_assets.formats.cog import COLLECTION_INDEX, open_raster
 from ben_sen1_assets.formats.vrt import VrtBand, vrt_xml
 
-__all__ = ["write_gdal_vrts", "PROVENANCE_NODATA"]
+__all__ = ["write_gdal_vrts", "PROVENANCE_NODATA", "INTEGER_BANDS"]
 
 PROVENANCE_NODATA = {"source_index": (-1, "int16"), "source_mask": (0, "uint32")}
+INTEGER_BANDS = {**PROVENANCE_NODATA, "mask": (255, "uint8")}
+UNITS = {"local_incidence_angle": "degree"}
 
 
 def _keys(base: UPath, suffix: str) -> list[str]:
@@ -51,10 +59,24 @@ def _union_grid(infos):
 
 
 def _unit(tags: dict, band: str) -> str | None:
-    """``dB`` for backscatter bands stored in dB (tag ``units``; mosaics are always dB)."""
+    """``dB`` for backscatter bands stored in dB (tag ``units``; mosaics are always dB), the
+    angle's unit for the local incidence angle."""
     if band not in ("VV", "VH"):
-        return None
+        return UNITS.get(band)
     return "dB" if tags.get("units", "dB") == "dB" else None
+
+
+def _band(common: dict, desc: str, dtype: str, tags: dict, label: str, products: list[str]) -> "VrtBand":
+    """One VRT band over a COG band named ``desc`` (``label`` is its VRT description)."""
+    if desc not in INTEGER_BANDS:
+        return VrtBand(**common, dtype=dtype, description=label, unit=_unit(tags, desc))
+    nodata, int_type = INTEGER_BANDS[desc]
+    if desc == "mask":
+        what = f"{label}: quality bits {tags.get('mask_bits', '')} (0 = clean); {nodata} = not covered"
+    else:
+        kind = "index into" if desc == "source_index" else "bit mask (2**i) of"
+        what = f"{label}: {kind} source products {products}; {nodata} = no data"
+    return VrtBand(**common, dtype=int_type, nodata=nodata, unit=None, description=what)
 
 
 def _info(path: UPath) -> dict:
@@ -72,11 +94,9 @@ def preprocessed_vrt(folder: UPath) -> str:
     bands = []
     for info in infos:
         for b, desc in enumerate(info["descriptions"], start=1):
-            bands.append(VrtBand(
-                source=f"{folder.name}/{info['name']}.tif", band=b, description=f"{info['name']} {desc}",
-                source_transform=info["transform"], source_shape=(info["height"], info["width"]),
-                source_dtype=info["dtypes"][b - 1], dtype=info["dtypes"][b - 1],
-                unit=_unit(info["tags"], desc)))
+            common = dict(source=f"{folder.name}/{info['name']}.tif", band=b, source_transform=info["transform"],
+                          source_shape=(info["height"], info["width"]), source_dtype=info["dtypes"][b - 1])
+            bands.append(_band(common, desc, info["dtypes"][b - 1], info["tags"], f"{info['name']} {desc}", []))
     return vrt_xml(bands, infos[0]["crs_wkt"], transform, shape)
 
 
@@ -88,14 +108,7 @@ def mosaic_vrt(path: UPath) -> str:
     for b, desc in enumerate(info["descriptions"], start=1):
         common = dict(source=path.name, band=b, source_transform=info["transform"],
                       source_shape=(info["height"], info["width"]), source_dtype=info["dtypes"][b - 1])
-        if desc in PROVENANCE_NODATA:
-            nodata, dtype = PROVENANCE_NODATA[desc]
-            what = "index into" if desc == "source_index" else "bit mask (2**i) of"
-            bands.append(VrtBand(**common, dtype=dtype, nodata=nodata, unit=None, description=(
-                f"{desc}: {what} source products {products}; {nodata} = no data")))
-        else:
-            bands.append(VrtBand(**common, dtype=info["dtypes"][b - 1], description=desc,
-                                 unit=_unit(info["tags"], desc)))
+        bands.append(_band(common, desc, info["dtypes"][b - 1], info["tags"], desc, products))
     return vrt_xml(bands, info["crs_wkt"], info["transform"], (info["height"], info["width"]))
 
 

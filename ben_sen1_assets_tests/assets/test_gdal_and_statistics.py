@@ -18,13 +18,20 @@ def test_every_multi_file_raster_has_a_vrt_gdal_opens(e2e):
     storage = Path(e2e.settings.storage)
     for key in DEMO_KEYS:
         members = json.loads((storage / "preprocessed_s1" / f"{key}.cogs" / "index.json").read_text())["members"]
+        bands = ("VV", "VH", "local_incidence_angle", "mask")
         with rasterio.open(storage / "preprocessed_s1" / f"{key}.vrt") as vrt:
-            assert vrt.count == 2 * len(members)
-            assert list(vrt.descriptions) == [f"{m} {b}" for m in members for b in ("VV", "VH")]
+            assert vrt.count == 4 * len(members)
+            assert [d.split(":")[0] for d in vrt.descriptions] == [f"{m} {b}" for m in members for b in bands]
+            assert vrt.dtypes == ("float32", "float32", "float32", "uint8") * len(members)
+            assert vrt.units[2::4] == ("degree",) * len(members)
             assert np.isfinite(vrt.read(1)).any()
-        with rasterio.open(storage / "mosaics" / f"{key}.vrt") as vrt:
-            assert vrt.dtypes[2] == "int16" and vrt.nodatavals[2] == -1
-            assert vrt.units[:2] == ("dB", "dB")
+        with rasterio.open(storage / "mosaics" / f"{key}.vrt") as vrt, \
+                rasterio.open(storage / "mosaics" / f"{key}.tif") as cog:
+            assert [d.split(":")[0] for d in vrt.descriptions] == list(cog.descriptions)
+            assert vrt.dtypes == ("float32", "float32", "int16", "float32", "uint8")
+            assert vrt.nodatavals[2] == -1 and vrt.nodatavals[4] == 255
+            assert vrt.units == ("dB", "dB", None, "degree", None)
+            np.testing.assert_array_equal(vrt.read(5), cog.read(5).astype(np.uint8))
 
 
 def test_statistics_asset_matches_numpy_over_exported_patches(e2e):

@@ -21,7 +21,7 @@ def _catalog_root(e2e) -> Path:
 
 
 def _check_items(catalog, open_asset):
-    items = list(catalog.get_all_items())
+    items = list(catalog.get_items(recursive=True))
     by_collection = {}
     for item in items:
         by_collection.setdefault(item.collection_id, []).append(item)

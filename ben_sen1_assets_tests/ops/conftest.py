@@ -232,6 +232,14 @@ def tile_job_asset_keys() -> list[str]:
     return sorted(k.to_user_string() for k in keys)
 
 
+def datasets_asset_keys() -> list[str]:
+    """The cross-tile assets of the ``datasets`` group (what ``--with-datasets`` adds)."""
+    from ben_sen1_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    return sorted(k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).group_name == "datasets")
+
+
 def partitioned_asset_keys() -> list[str]:
     """The assets partitioned by tile (what a partition backfill selects)."""
     from ben_sen1_assets.definitions import defs

@@ -28,6 +28,7 @@ from ben_sen1_assets.jobs import run_partition
 from ben_sen1_assets_tests.ops.conftest import (
     BIN,
     ROOT,
+    datasets_asset_keys,
     OpsEnv,
     ProcessGroup,
     definition_check_names,
@@ -177,13 +178,15 @@ def test_asset_backfill_from_the_cli(deployment: Deployment) -> None:
     key = demo_partition_keys()[-1]
     out = subprocess.run(
         [str(BIN / "ben-sen1"), "backfill", "--partitions", key, "--with-datasets", "--wait", "--json"],
-        cwd=ROOT, env=deployment.ops_env.env, capture_output=True, text=True, timeout=540,
+        cwd=ROOT, env=deployment.ops_env.env, capture_output=True, text=True, timeout=900,
     )
     lines = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     backfill_id = lines[0]["backfill_id"]
     assert lines[0]["partitions"] == [key]
-    assert set(lines[0]["assets"]) == {*tile_job_asset_keys(), "s1s2_mapping"}
+    datasets = datasets_asset_keys()
+    assert {"s1s2_mapping", "bigearthnet_export", "bigearthnet_lmdb", "stac_catalog"} <= set(datasets)
+    assert set(lines[0]["assets"]) == {*tile_job_asset_keys(), *datasets}
     assert lines[-1]["status"] == "COMPLETED_SUCCESS"
     with deployment.ops_env.instance() as instance:
         backfill = instance.get_backfill(backfill_id)
@@ -191,10 +194,30 @@ def test_asset_backfill_from_the_cli(deployment: Deployment) -> None:
         runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
     assert lines[-1]["runs"] == {"SUCCESS": len(runs)}
     tile_runs = [run for run in runs if run_partition(run.tags) == key]
-    assert len(tile_runs) == 1 and len(runs) == 2  # the tile's chain in one run, then the mapping
+    dataset_runs = [run for run in runs if run_partition(run.tags) is None]
+    # the tile's chain in one run, then the unpartitioned datasets (one run per wave of ready assets)
+    assert len(tile_runs) == 1 and len(dataset_runs) == len(runs) - 1 >= 1
     _assert_tile_tags(tile_runs)
     assert all(run.tags["ben_sen1/launched_by"] == "ben-sen1 backfill" for run in runs)
     _assert_partitions_built(deployment.ops_env, tile_runs, [key], tile_job_asset_keys())
+    _assert_datasets_built(deployment.ops_env, dataset_runs, datasets)
+
+
+def _assert_datasets_built(ops_env: OpsEnv, runs: list, assets: list[str]) -> None:
+    """Each datasets asset materialized once by these runs, and the export's blocking load check
+    passed (the mapping's pair check warns on the demo tiles: they are not BigEarthNet products)."""
+    assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs), run_failure_details(ops_env, runs)
+    run_ids = {run.run_id for run in runs}
+    with ops_env.instance() as instance:
+        for asset in assets:
+            records = instance.fetch_materializations(dg.AssetKey(asset), limit=100).records
+            assert len([r for r in records if r.run_id in run_ids]) == 1, asset
+        evaluations = {
+            r.dagster_event.event_specific_data.check_name: r.dagster_event.event_specific_data
+            for run in runs
+            for r in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+        }
+    assert evaluations["export_loads_in_torchgeo"].passed, evaluations["export_loads_in_torchgeo"].metadata
 
 
 def test_cli_names_unknown_partitions(deployment: Deployment) -> None:
