@@ -68,6 +68,42 @@ def test_pystac_walks_local_catalog_to_assets(e2e):
     assert Path(coll.assets["metadata_parquet"].get_absolute_href()).exists()
 
 
+SCHEMAS = Path(__file__).resolve().parents[1] / "data" / "stac_extension_schemas"
+
+
+def test_catalog_validates_against_the_stac_schemas(e2e):
+    """pystac's validator (jsonschema) on every object of the catalog: the STAC core schemas
+    pystac ships, and each declared extension's schema at the declared version (served from the
+    copies in `data/stac_extension_schemas/`; any other URL fails the test, nothing is skipped)."""
+    from pystac.stac_io import DefaultStacIO
+    from pystac.validation import JsonSchemaSTACValidator, set_validator
+
+    local = {f"https://stac-extensions.github.io/{p.stem.rsplit('-', 1)[0]}/{p.stem.rsplit('-', 1)[1]}/schema.json": p
+             for p in SCHEMAS.glob("*.json")}
+    served = set()
+
+    class LocalSchemas(DefaultStacIO):
+        def read_text(self, source, *args, **kwargs):
+            if str(source) in local:
+                served.add(str(source))
+                return local[str(source)].read_text()
+            assert not str(source).startswith("http"), f"schema not available offline: {source}"
+            return super().read_text(source, *args, **kwargs)
+
+    default = pystac.StacIO._default_io
+    pystac.StacIO.set_default(LocalSchemas)
+    set_validator(JsonSchemaSTACValidator())  # a fresh schema cache
+    try:
+        catalog = pystac.Catalog.from_file(str(_catalog_root(e2e) / "catalog.json"))
+        n_items = catalog.validate_all()  # raises STACValidationError on the first invalid object
+    finally:
+        pystac.StacIO._default_io = default
+        set_validator(JsonSchemaSTACValidator())
+    assert n_items == 10
+    declared = {e for item in catalog.get_items(recursive=True) for e in item.stac_extensions}
+    assert served == declared == set(local)
+
+
 def test_stac_catalog_on_s3(e2e, s3_bucket):
     """The storage root uploaded whole to S3; the catalog written there by the same code; pystac
     reads it through fsspec and rasterio opens the assets it points to over S3."""
