@@ -21,6 +21,20 @@ def test_definitions_load() -> None:
     assert "tile_footprints" in keys
 
 
+# what the code location must not import when it loads (assets import them where they use them)
+SCIENCE = ("numpy", "pandas", "pyarrow", "rasterio", "pyproj", "shapely", "geopandas", "xarray", "zarr", "numba",
+           "scipy", "PIL", "pystac", "lmdb", "safetensors", "torch", "torchgeo")
+
+
+def test_code_location_loads_without_the_science() -> None:
+    code = (
+        "import json, sys; import ben_sen1_assets.definitions;"
+        f"print(json.dumps(sorted(m for m in {SCIENCE!r} if m in sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
 def _partition_count(catalog: str) -> int:
     code = (
         "import json; from ben_sen1_assets.definitions import defs;"
