@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
@@ -229,8 +229,8 @@ def _dem_label(dem) -> tuple[str, str]:
         if dem.kind == "constant":
             return f"constant height {dem.height} m ({dem.vertical_datum or 'ellipsoid'})", _geoid_name(dem.vertical_datum or "ellipsoid")
         datum = _dem_datum(dem)
-        return f"DEM {dem.path}", _geoid_name(datum)
-    return f"DEM {dem}", "from the DEM file's CRS"
+        return f"DEM {PurePath(dem.path).name}", _geoid_name(datum)  # a file name: no machine path in outputs
+    return f"DEM {PurePath(str(dem)).name}", "from the DEM file's CRS"
 
 
 @dataclass
