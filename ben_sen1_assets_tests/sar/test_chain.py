@@ -91,7 +91,12 @@ def test_cog_on_the_tile_grid_window(default_run):
     product_name = result.product
     assert tags["source_product"] == product_name and product_name.startswith("S1B_IW_GRDH_1SDV_20211223T0511")
     assert tags["mission"] == "S1B" and tags["pass_direction"] == "DESCENDING" and tags["relative_orbit"] == "22"
-    assert ProcessingConfig.from_json(tags["processing"]).to_dict() == CONFIG.to_dict()
+    # the whole configuration, the local DEM named by its file name (no machine path in outputs)
+    expected = CONFIG.to_dict()
+    expected["dem"] = {**expected["dem"], "path": expected["dem"]["path"].rsplit("/", 1)[-1]}
+    assert expected["dem"]["path"] == "Rome-30m-DEM.tif"
+    assert ProcessingConfig.from_json(tags["processing"]).to_dict() == expected
+    assert tags["dem"] == "DEM Rome-30m-DEM.tif"
     assert tags["processor"].startswith("ben_sen1_assets ")
     assert "EGM96" in tags["geoid"] and "Rome-30m-DEM" in tags["dem"]
     assert tags["start_time"].startswith("2021-12-23T05:11")
