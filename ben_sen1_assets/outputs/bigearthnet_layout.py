@@ -147,6 +147,8 @@ def export_records(
         for i in selected_patches(ds, min_valid_fraction, only_bigearthnet):
             x, y = int(ds["patch_x"][i]), int(ds["patch_y"][i])
             s2v1, v2, labels, split, country, snow, cloud = reben.get((x, y), (None,) * 5 + (False, False))
+            s2v1 = s2v1 if isinstance(s2v1, str) and s2v1 else None
+            country = country if isinstance(country, str) else ""
             if not v2:
                 labels, split, country = [], block_split(mgrs, x, y), ""
                 v2 = f"{key}_{x:02d}_{y:02d}"
@@ -159,6 +161,10 @@ def export_records(
             })
     cols = [*REBEN_COLUMNS, "partition_key", "mgrs", "x", "y", "epsg", "ulx", "uly"]
     df = pd.DataFrame(rows, columns=cols)
+    # pandas turns None into NaN in a column that also holds strings (a tile only partly in
+    # BigEarthNet): keep None, which the tables and split files write as null / empty
+    df["s2v1_name"] = pd.Series([v if isinstance(v, str) else None for v in df["s2v1_name"]],
+                                index=df.index, dtype=object)
     return df.astype({"contains_seasonal_snow": bool, "contains_cloud_or_shadow": bool})
 
 

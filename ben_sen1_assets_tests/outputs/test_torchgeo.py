@@ -101,6 +101,52 @@ def test_patches_outside_bigearthnet_get_block_splits_and_empty_labels(tmp_path,
     assert len(v2) == 9 and int(v2[0]["label"].sum()) == 0
 
 
+def test_tile_partly_in_bigearthnet(tmp_path):
+    """Patches 25..27 x 55..57 of 33UUP: 4 of the 9 are BigEarthNet patches. Their v1 name and
+    reBEN labels are in the tables, the others have none (null in metadata.parquet, an empty
+    first column in the v1 split files), and TorchGeo loads all 9 from the export root."""
+    from rasterio.windows import Window
+
+    from ben_sen1_assets.outputs.mosaic import MosaicConfig, mosaic_tile
+    from ben_sen1_assets.outputs.patches import write_patch_store
+
+    from .conftest import MGRS, PRODUCT_A, S2_SENSING, START_A, product_cog
+
+    window = Window(25 * 120, 55 * 120, 360, 360)
+    rng = np.random.default_rng(25)
+    src = product_cog(UPath(tmp_path / "a.tif"), PRODUCT_A, START_A, rng.normal(-12.6, 5.1, (360, 360)),
+                      rng.normal(-19.3, 5.5, (360, 360)), window=window)
+    mosaic_tile([src], MGRS, S2_SENSING, UPath(tmp_path / "m.tif"), config=MosaicConfig(rule="closest_per_pixel"))
+    write_patch_store(UPath(tmp_path / "m.tif"), UPath(tmp_path / "p.zarr"))
+    root = tmp_path / "exports"
+    export_bigearthnet([UPath(tmp_path / "p.zarr")], UPath(root))
+
+    table = bigearthnet_patch_table("33UUP_20170613").set_index(["x", "y"])
+    meta = pd.concat([pd.read_parquet(root / "metadata.parquet"),
+                      pd.read_parquet(root / "metadata_for_patches_with_snow_cloud_or_shadow.parquet")])
+    assert len(meta) == 9
+    expected = {}
+    for x in range(25, 28):
+        for y in range(55, 58):
+            in_ben = (x, y) in table.index and isinstance(table.loc[(x, y), "s2v1_name"], str)
+            expected[f"{x}_{y}"] = table.loc[(x, y), "s2v1_name"] if in_ben else None
+    assert sum(v is not None for v in expected.values()) == 4
+    got = {"_".join(name.rsplit("_", 2)[-2:]): v if isinstance(v, str) else None
+           for name, v in zip(meta["s1_name"], meta["s2v1_name"])}
+    assert got == expected
+    import pyarrow.parquet as pq
+
+    nulls = sum(pq.read_table(root / name).column("s2v1_name").null_count
+                for name in ("metadata.parquet", "metadata_for_patches_with_snow_cloud_or_shadow.parquet"))
+    assert nulls == 5  # null, not the string "nan"
+    for name in ("bigearthnet-train.csv", "bigearthnet-val.csv", "bigearthnet-test.csv"):
+        for line in (root / name).read_text().splitlines():
+            s2, s1 = line.split(",")
+            assert s2 == (expected["_".join(s1.rsplit("_", 2)[-2:])] or "")
+    total = sum(len(BigEarthNetV2(root=str(root), split=s, bands="s1")) for s in ("train", "val", "test"))
+    assert total == 9
+
+
 def test_block_split_rule():
     from ben_sen1_assets.outputs.bigearthnet_layout import block_split
 
