@@ -3,7 +3,8 @@
 GDAL's COG driver can only copy a finished dataset, and given a source without overviews it
 computes them itself in a second full pass (CUBIC by default: ≈ 8 s of CPU for a 10980² × 2
 float32 tile, more than all the encoding). :class:`CogWriter` takes the image in row blocks, in
-order, as a producer computes them, and:
+order, as a producer computes them, and, in a thread of its own while the producer computes the
+next block (GDAL's writes and the overview kernel release the GIL):
 
 1. stages the full resolution uncompressed in a private local folder (a plain copy, no encoding);
 2. computes every overview level from each block as it arrives: the NaN-aware mean of each 2 × 2
@@ -16,14 +17,17 @@ order, as a producer computes them, and:
    (:data:`COG_OPTIONS`).
 
 Levels are added while the largest side of the last level exceeds the block size (512), as the COG
-driver does. Memory: one block plus two rows per level; the staging folder holds ≈ 4/3 of the
-uncompressed image.
+driver does. Memory: the block being staged (:meth:`CogWriter.write` waits for the previous one
+before handing over the next, and keeps a reference to it until then) plus two rows per level; the
+staging folder holds ≈ 4/3 of the uncompressed image.
 """
 
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -58,16 +62,6 @@ def overview_shapes(height: int, width: int, blocksize: int = BLOCKSIZE) -> list
     return shapes
 
 
-def halve(rows: np.ndarray) -> np.ndarray:
-    """NaN-aware mean of each 2 × 2 cell of ``rows`` (bands, n, w) → (bands, ⌈n/2⌉, ⌈w/2⌉), same
-    dtype (float); a cell without a finite value gives NaN."""
-    from ben_sen1_assets.formats.overview_kernels import halve_into
-
-    out = np.empty((rows.shape[0], (rows.shape[1] + 1) // 2, (rows.shape[2] + 1) // 2), rows.dtype)
-    halve_into(np.ascontiguousarray(rows), out)
-    return out
-
-
 class _Level:
     """One staged raster (full resolution or an overview level), filled top to bottom."""
 
@@ -96,8 +90,10 @@ class CogWriter:
     """Write a COG from row blocks: ``with CogWriter(path, ...) as w: w.write(block)``, blocks of
     shape (bands, rows, width) in order from the top; the COG is published when the ``with`` block
     ends without an exception (nothing is published otherwise). ``categorical``: 0-based bands
-    holding codes or bit masks in a float file, whose overviews take a pixel instead of a mean. ``tags`` may be extended until then
-    (``writer.tags[...] = ...``)."""
+    holding codes or bit masks in a float file, whose overviews take a pixel instead of a mean.
+    ``tags`` may be extended until then (``writer.tags[...] = ...``). A block handed to
+    :meth:`write` is staged in the writer's thread: do not modify it afterwards.
+    :attr:`staging_s`: CPU seconds of the writer's thread (overlapping the producer's)."""
 
     def __init__(self, path, height: int, width: int, count: int, dtype, crs, transform,
                  band_names: Sequence[str] = (), nodata: float | None = float("nan"),
@@ -121,6 +117,10 @@ class CogWriter:
                              crs=crs if isinstance(crs, CRS) else CRS.from_user_input(crs), transform=transform,
                              nodata=nodata, interleave="band", BIGTIFF="IF_SAFER")
         self._levels: list[_Level] = []
+        self._rows = 0  # rows handed over (the thread stages them in order)
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: Future | None = None
+        self.staging_s = 0.0
         try:
             name = self._stage / "stage.tif"
             shapes = [self.shape] + (overview_shapes(*self.shape) if self._averaged else [])
@@ -133,19 +133,41 @@ class CogWriter:
 
     @property
     def rows_written(self) -> int:
-        return self._levels[0].row
+        """Rows handed over so far (staged or being staged)."""
+        return self._rows
 
     def write(self, block: np.ndarray) -> None:
-        """Append ``block`` (bands, rows, width) below the rows written so far."""
+        """Append ``block`` (bands, rows, width) below the rows written so far; returns once the
+        previous block is staged (raising its error, if any) and this one is handed over."""
         block = np.asarray(block)
         if block.ndim == 2:
             block = block[np.newaxis]
         if block.shape[0] != self.count or block.shape[2] != self.shape[1]:
             raise ValueError(f"block of shape {block.shape}: expected ({self.count}, rows, {self.shape[1]})")
+        if self._rows + block.shape[1] > self.shape[0]:
+            raise ValueError(f"{self.path}: rows {self._rows}..{self._rows + block.shape[1]} past the height "
+                             f"{self.shape[0]}")
         block = block.astype(self.dtype, copy=False)
+        self._wait()
+        self._rows += block.shape[1]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cog-writer")
+        self._pending = self._pool.submit(self._stage_block, block, self._rows == self.shape[0])
+
+    def _wait(self) -> None:
+        """Wait for the block being staged; re-raise its error."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def _stage_block(self, block: np.ndarray, last: bool) -> None:
+        """Stage ``block`` at full resolution and in every overview level (the writer's thread)."""
+        from ben_sen1_assets.formats.overview_kernels import halve_rows
+
+        t = time.thread_time()
         self._levels[0].write(block)
-        last = self._levels[0].row == self.shape[0]
         rows = block
+        averaged = np.array([b not in self.categorical for b in range(self.count)], np.bool_)
         for level in self._levels[1:]:
             if level.pending is not None:
                 rows = np.concatenate([level.pending, rows], axis=1)
@@ -155,11 +177,12 @@ class CogWriter:
                 rows = rows[:, :-1]
             if rows.shape[1] == 0:
                 break
-            halved = halve(rows)
-            for b in self.categorical:  # codes and bit masks are not averaged: top-left pixel
-                halved[b] = rows[b, ::2, ::2]
+            # NaN-aware 2 × 2 means (GDAL's AVERAGE); codes and bit masks take the top-left pixel
+            halved = np.empty((rows.shape[0], (rows.shape[1] + 1) // 2, (rows.shape[2] + 1) // 2), rows.dtype)
+            halve_rows(np.ascontiguousarray(rows), averaged, halved)
             rows = halved
             level.write(rows)
+        self.staging_s += time.thread_time() - t
 
     def close(self) -> None:
         """Encode the COG and publish it at ``path``; the staging folder is removed."""
@@ -168,6 +191,7 @@ class CogWriter:
         from upath import UPath
 
         try:
+            self._wait()
             if self.rows_written != self.shape[0]:
                 raise ValueError(f"{self.path}: {self.rows_written} of {self.shape[0]} rows written")
             first = self._levels[0].dataset
@@ -189,6 +213,10 @@ class CogWriter:
         self._cleanup()
 
     def _cleanup(self) -> None:
+        if self._pool is not None:  # let the block being staged finish (its error no longer matters)
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        self._pending = None
         for level in self._levels:
             if not level.dataset.closed:
                 level.dataset.close()

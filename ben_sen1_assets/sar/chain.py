@@ -44,7 +44,6 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numba
 import numpy as np
 import rasterio
 from affine import Affine
@@ -74,6 +73,7 @@ from .radiometry import (
 )
 from .safe import SafeProduct, open_safe
 from .terrain import grown_grid, halo_for, range_direction, terrain_block
+from .chain_kernels import finish_mask, grd_extent, resample_block
 from .terrain_flattening import MIN_AREA_FRACTION, normalised_area
 from .tiepoints import geocode_grid_tiepoints
 
@@ -104,8 +104,13 @@ class ChainResult:
     each mask bit set. ``valid_fraction``: share of the target window's pixels
     with a finite value in every band; ``band_valid_fraction`` per band. ``scene_window``: the
     union of GRD windows read (rasterio Window on the GRD image), None if nothing was read.
-    ``timings``: seconds per step (``open``, ``coarse``, ``dem``, ``geocoding``, ``read``,
-    ``radiometry``, ``speckle``, ``resample``, ``scale``, ``write``, ``cog``, ``total``).
+    ``timings``: wall seconds per step (``open``, ``coarse``, ``dem``, ``geocoding``,
+    ``terrain``, ``incidence``, ``masks``, ``read``, ``radiometry``, [``flattening``], ``speckle``,
+    ``resample``, ``write``: handing blocks to the COG writer's thread, ``cog``: encoding,
+    ``total``); ``cpu_timings``: CPU seconds of the whole process during each step (all threads:
+    numba's, GDAL's and the COG writer's, which stages blocks while the next is computed;
+    ``staging``: the writer thread's own CPU seconds), so CPU / wall shows how many cores a step
+    kept busy.
     """
 
     product: str
@@ -121,6 +126,7 @@ class ChainResult:
     reason: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     mask_fractions: dict[str, float] = field(default_factory=dict)
+    cpu_timings: dict[str, float] = field(default_factory=dict)
 
 
 def processor_name() -> str:
@@ -152,13 +158,25 @@ def tile_window(entry) -> Window:
     return patches_window(entry.patches_in_scope)
 
 
+class _Timings(dict):
+    """Wall seconds per step; ``cpu``: the process's CPU seconds during each step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cpu: dict[str, float] = {}
+
+
 def _timer(timings: dict[str, float], key: str):
     class _T:
         def __enter__(self):
             self.t = time.perf_counter()
+            self.c = time.process_time()
 
         def __exit__(self, *exc):
             timings[key] = timings.get(key, 0.0) + time.perf_counter() - self.t
+            cpu = getattr(timings, "cpu", None)
+            if cpu is not None:
+                cpu[key] = cpu.get(key, 0.0) + time.process_time() - self.c
 
     return _T()
 
@@ -354,107 +372,6 @@ class FilteredGrd:
         self.window = new
 
 
-@numba.njit(cache=True, parallel=True)
-def _resample_block(srcs, row_off, col_off, line, pixel, bilinear, db, floor_mode, floor, out, counts):
-    """Resample every band of ``srcs`` (same GRD window) at (line, pixel), optionally to dB, into
-    ``out[b]``, counting finite values per row and band (last column: finite in every band).
-
-    One pass over the block for all bands: the arithmetic per value is that of
-    :func:`.geocoding.resample_grd` followed by :func:`.radiometry.to_db` (same results, bit for bit).
-    """
-    nb = len(srcs)
-    h, w = srcs[0].shape
-    lg = 10.0 * np.log10(floor) if floor_mode else np.nan
-    for i in numba.prange(line.shape[0]):
-        for b in range(nb + 1):
-            counts[i, b] = 0
-        for j in range(line.shape[1]):
-            r = line[i, j] - row_off
-            c = pixel[i, j] - col_off
-            inside = False
-            r0 = c0 = r1 = c1 = 0
-            fr = fc = 0.0
-            if bilinear:
-                if r >= 0.0 and c >= 0.0 and r <= h - 1 and c <= w - 1:
-                    inside = True
-                    r0 = min(int(r), h - 2) if h > 1 else 0
-                    c0 = min(int(c), w - 2) if w > 1 else 0
-                    fr = r - r0
-                    fc = c - c0
-                    r1 = min(r0 + 1, h - 1)
-                    c1 = min(c0 + 1, w - 1)
-            elif r > -0.5 and c > -0.5 and r < h - 0.5 and c < w - 0.5:
-                inside = True
-                r0 = int(np.floor(r + 0.5))
-                c0 = int(np.floor(c + 0.5))
-            n_finite = 0
-            for b in range(nb):
-                src = srcs[b]
-                v = np.nan
-                if inside:
-                    if bilinear:
-                        v = ((1.0 - fr) * ((1.0 - fc) * src[r0, c0] + fc * src[r0, c1])
-                             + fr * ((1.0 - fc) * src[r1, c0] + fc * src[r1, c1]))
-                    else:
-                        v = src[r0, c0]
-                x = np.float32(v)
-                if db:
-                    if x != x:
-                        x = np.float32(np.nan)
-                    elif floor_mode and x < floor:
-                        x = np.float32(lg)
-                    elif x > 0.0:
-                        x = np.float32(10.0 * np.log10(x))
-                    else:
-                        x = np.float32(np.nan)
-                out[b, i, j] = x
-                if x == x and abs(x) < np.inf:
-                    counts[i, b] += 1
-                    n_finite += 1
-            if n_finite == nb:
-                counts[i, nb] += 1
-
-
-@numba.njit(cache=True, parallel=True)
-def _extent_rows(line, pixel, lines, samples):
-    # per target row: min/max line and pixel of the points on the image (as grd_window_for)
-    h, w = line.shape
-    out = np.full((h, 4), np.nan)
-    for i in numba.prange(h):
-        l0 = np.inf
-        l1 = -np.inf
-        p0 = np.inf
-        p1 = -np.inf
-        for j in range(w):
-            a = line[i, j]
-            b = pixel[i, j]
-            if a > -1.0 and a < lines and b > -1.0 and b < samples:  # False for NaN
-                l0 = min(l0, a)
-                l1 = max(l1, a)
-                p0 = min(p0, b)
-                p1 = max(p1, b)
-        if l0 <= l1:
-            out[i, 0] = l0
-            out[i, 1] = l1
-            out[i, 2] = p0
-            out[i, 3] = p1
-    return out
-
-
-def grd_extent(line: np.ndarray, pixel: np.ndarray, image_shape: tuple[int, int], margin: int = 1) -> Window | None:
-    """Same result as :func:`.geocoding.grd_window_for` in one parallel pass (no temporaries)."""
-    rows = _extent_rows(line, pixel, float(image_shape[0]), float(image_shape[1]))
-    ok = np.isfinite(rows[:, 0])
-    if not ok.any():
-        return None
-    r = rows[ok]
-    l0 = max(int(np.floor(r[:, 0].min())) - margin, 0)
-    l1 = min(int(np.ceil(r[:, 1].max())) + margin + 1, image_shape[0])
-    p0 = max(int(np.floor(r[:, 2].min())) - margin, 0)
-    p1 = min(int(np.ceil(r[:, 3].max())) + margin + 1, image_shape[1])
-    return Window(p0, l0, p1 - p0, l1 - l0)
-
-
 def _grow(window: Window, halo: int, shape: tuple[int, int]) -> Window:
     """``window`` grown by ``halo`` on every side, clipped to an image of ``shape``."""
     r0, c0 = max(int(window.row_off) - halo, 0), max(int(window.col_off) - halo, 0)
@@ -551,7 +468,8 @@ def process_scene_to_tile(
 
     config = config or ProcessingConfig()
     say = progress or (lambda f, m: None)
-    timings: dict[str, float] = {}
+    timings = _Timings()
+    cpu_start = time.process_time()
     t_start = time.perf_counter()
     grid = RasterGrid.of(tile_grid)
     if window is None:
@@ -596,8 +514,10 @@ def process_scene_to_tile(
 
         def result(**kw) -> ChainResult:
             timings["total"] = time.perf_counter() - t_start
+            timings.cpu["total"] = time.process_time() - cpu_start
             return ChainResult(product=prod.name, tile_window=window, parameters=config.to_dict(),
-                               fingerprint=config.fingerprint(), timings=dict(timings), tags=tags, **kw)
+                               fingerprint=config.fingerprint(), timings=dict(timings), tags=tags,
+                               cpu_timings=dict(timings.cpu), **kw)
 
         # 1. coarse pass: which target rows see the image at all
         with _timer(timings, "coarse"):
@@ -658,9 +578,13 @@ def process_scene_to_tile(
                     c_lo = int(math.floor(r0 / coarse_row_px)) - 1
                     c_hi = int(math.ceil((r0 + bh) / coarse_row_px)) + 1
                     hit = row_hit[max(c_lo, 0) : min(c_hi, row_hit.size)].any()
-                    block = np.full((n_bands, bh, width), np.nan, np.float32)
-                    mask = np.full((bh, width), NO_DATA, np.uint8)
-                    if hit:
+                    # every band is written below (NaN where a step has nothing to write)
+                    block = np.empty((n_bands, bh, width), np.float32)
+                    filled = np.zeros((0, 0), np.bool_)
+                    if not hit:
+                        block[: len(pols) + 1] = np.nan
+                        mask = np.full((bh, width), NO_DATA, np.uint8)
+                    else:
                         gwin = Window(window.col_off, window.row_off + r0, width, bh)
                         with _timer(timings, "dem"):
                             heights, filled, datum = dem.read_grown(grid, gwin, halo.rows, halo.cols)
@@ -669,18 +593,18 @@ def process_scene_to_tile(
                         with _timer(timings, "terrain"):
                             tb = terrain_block(geometry, grid, gwin, halo, heights, filled, datum, tb_line,
                                                tb_pixel, config.geodesy_step)
-                            line = np.ascontiguousarray(tb.inner(tb_line))
-                            pixel = np.ascontiguousarray(tb.inner(tb_pixel))
+                            line, pixel = tb.inner(tb_line), tb.inner(tb_pixel)  # views: no copies
                             need = grd_extent(line, pixel, shape, margin=1)
-                        del heights, filled, tb_line, tb_pixel
+                            filled = np.ascontiguousarray(tb.inner(filled))
+                        del heights, tb_line, tb_pixel
                         with _timer(timings, "incidence"):
-                            block[len(pols)], _, look_angle = block_angles(tb)
+                            _, _, look_angle = block_angles(tb, ellipsoid=False, lia_out=block[len(pols)])
                         with _timer(timings, "masks"):
                             mask = layover_shadow(tb, direction, look_angle)
                             del look_angle
-                            mask[tb.inner(tb.filled)] |= DEM_FILLED
-                        nodata = np.ones((bh, width), bool)
-                        if need is not None:
+                        if need is None:
+                            block[: len(pols)] = np.nan
+                        else:
                             target = filtered.plan(need)
                             if rtc and target is not None:
                                 # the normalised area of the GRD pixels about to be calibrated (with
@@ -693,7 +617,7 @@ def process_scene_to_tile(
                             filtered.ensure(need)
                             counts = np.empty((bh, len(pols) + 1), np.int64)
                             with _timer(timings, "resample"):  # + dB + valid counts, one pass
-                                _resample_block(
+                                resample_block(
                                     tuple(filtered.data[p] for p in pols), float(filtered.window.row_off),
                                     float(filtered.window.col_off), line, pixel, config.resampling == "bilinear",
                                     config.output_scale == "db", config.negative == "floor",
@@ -703,7 +627,6 @@ def process_scene_to_tile(
                                 n_valid[p] += int(totals[b])
                             n_all_valid += int(totals[-1])
                             with _timer(timings, "masks"):
-                                nodata = ~np.isfinite(block[: len(pols)]).all(axis=0)
                                 if config.thermal_noise_removal:
                                     for p, noise_bit in zip(pols, (NOISE_FIRST, NOISE_SECOND)):
                                         add_nearest_flags(mask, filtered.flags[p], filtered.window, line, pixel,
@@ -711,15 +634,20 @@ def process_scene_to_tile(
                                 if rtc:
                                     add_nearest_flags(mask, filtered.flags[pols[0]], filtered.window, line, pixel,
                                                       FLAG_AREA_LOW, RTC_AREA_LOW)
-                                    nodata &= (mask & RTC_AREA_LOW) == 0  # masked by the flattening, not missing
-                        else:
+                        if need is None:
                             del tb
-                        mask[nodata] |= NO_DATA
                         del line, pixel
-                    with _timer(timings, "write"):
-                        block[len(pols) + 1] = mask
+                    with _timer(timings, "masks"):
+                        # + DEM_FILLED, NO_DATA where a polarisation has no value (not where the
+                        # flattening masked it), the float band and the counts per bit, one pass
+                        bit_counts = np.empty((bh, 8), np.int64)
+                        finish_mask(block, len(pols), mask, filled, DEM_FILLED, rtc, block[len(pols) + 1],
+                                    bit_counts)
+                        per_bit = bit_counts.sum(axis=0)
                         for name, bit in bits.items():
-                            n_bits[name] += int(np.count_nonzero(mask & bit))
+                            n_bits[name] += int(per_bit[bit.bit_length() - 1])
+                    del filled, mask
+                    with _timer(timings, "write"):  # hands the block to the writer's thread
                         writer.write(block)
                     del block
                     say((k + 1) / n_blocks, f"{prod.name}: block {k + 1}/{n_blocks} (rows {r0}..{r0 + bh - 1})")
@@ -737,6 +665,7 @@ def process_scene_to_tile(
             writer.tags.update(tags)
             with _timer(timings, "cog"):
                 writer.close()
+            timings.cpu["staging"] = writer.staging_s  # CPU of the writer's thread, in the steps' too
         except BaseException:
             writer.abort()
             raise

@@ -203,7 +203,7 @@ def _ground_range(cc_time, cc_sr0, cc_srgr, nearest, t, r):
     return g
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _solve_points(x, y, z, breaks, origins, coefs, cc_time, cc_sr0, cc_srgr, nearest,
                   dt_line, spacing, t_guess, out_t, out_r, out_gr):
     n = x.size
@@ -227,7 +227,7 @@ def _solve_points(x, y, z, breaks, origins, coefs, cc_time, cc_sr0, cc_srgr, nea
                 t = ts
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _solve_grid(heights, und, p0, nrm, step, breaks, origins, coefs, cc_time, cc_sr0, cc_srgr,
                 nearest, dt_line, spacing, t_guess, out_line, out_pixel):
     """Per target pixel: X = X₀ + (H + N)·n (X₀, n, N bilinear on the sub-grid) → line, pixel."""
@@ -385,7 +385,7 @@ def grd_window_for(
     return Window(p0, l0, p1 - p0, l1 - l0)
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _resample(src, row_off, col_off, line, pixel, bilinear, out):
     h, w = src.shape
     for i in numba.prange(line.shape[0]):

@@ -25,11 +25,12 @@ import numpy as np
 from .terrain import TerrainBlock, ecef_row, node_interp3
 
 
-@numba.njit(cache=True, parallel=True)
-def _geometry_kernel(heights, und, p0, nrm, sensor, step, r0, c0, h, w, nchunks, out_psi, out_lia, out_ell):
+@numba.njit(cache=True, parallel=True, nogil=True)
+def _geometry_kernel(heights, und, p0, nrm, sensor, step, r0, c0, h, w, nchunks, out_psi, out_lia, ellipsoid,
+                     out_ell):
     """Per row chunk, with the ECEF positions of three rows at a time: the off-nadir look angle of
     every pixel (radians; :mod:`.masks`' shadow test) and, for the block's pixels, the local and
-    ellipsoid incidence angles (degrees)."""
+    (if ``ellipsoid``) the ellipsoid incidence angles (degrees)."""
     H, W = heights.shape
     for k in numba.prange(nchunks):
         a = k * H // nchunks
@@ -57,7 +58,8 @@ def _geometry_kernel(heights, und, p0, nrm, sensor, step, r0, c0, h, w, nchunks,
                     out_psi[i, j] = np.nan
                     if inner and c0 <= j < c0 + w:
                         out_lia[i - r0, j - c0] = np.nan
-                        out_ell[i - r0, j - c0] = np.nan
+                        if ellipsoid:
+                            out_ell[i - r0, j - c0] = np.nan
                     continue
                 x1 = cur[j, 1]
                 x2 = cur[j, 2]
@@ -78,7 +80,8 @@ def _geometry_kernel(heights, und, p0, nrm, sensor, step, r0, c0, h, w, nchunks,
                 south = nxt if i + 1 < H and np.isfinite(nxt[j, 0]) else cur
                 if ja == jb or north is south:
                     out_lia[i - r0, j - c0] = np.nan
-                    out_ell[i - r0, j - c0] = np.nan
+                    if ellipsoid:
+                        out_ell[i - r0, j - c0] = np.nan
                     continue
                 de0 = cur[ja, 0] - cur[jb, 0]
                 de1 = cur[ja, 1] - cur[jb, 1]
@@ -91,26 +94,35 @@ def _geometry_kernel(heights, und, p0, nrm, sensor, step, r0, c0, h, w, nchunks,
                 n2 = de0 * dn1 - de1 * dn0
                 rn = np.sqrt(n0 * n0 + n1 * n1 + n2 * n2)
                 cl = (n0 * s0 + n1 * s1 + n2 * s2) / (rs * rn)
-                node_interp3(float(i), float(j), nrm, step, up)
-                ru = np.sqrt(up[0] * up[0] + up[1] * up[1] + up[2] * up[2])
-                ce = (up[0] * s0 + up[1] * s1 + up[2] * s2) / (rs * ru)
                 out_lia[i - r0, j - c0] = np.degrees(np.arccos(min(max(cl, -1.0), 1.0)))
-                out_ell[i - r0, j - c0] = np.degrees(np.arccos(min(max(ce, -1.0), 1.0)))
+                if ellipsoid:
+                    node_interp3(float(i), float(j), nrm, step, up)
+                    ru = np.sqrt(up[0] * up[0] + up[1] * up[1] + up[2] * up[2])
+                    ce = (up[0] * s0 + up[1] * s1 + up[2] * s2) / (rs * ru)
+                    out_ell[i - r0, j - c0] = np.degrees(np.arccos(min(max(ce, -1.0), 1.0)))
 
 
-def block_angles(block: TerrainBlock) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def block_angles(block: TerrainBlock, ellipsoid: bool = True,
+                 lia_out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """(local incidence angle °, ellipsoid incidence angle ° of the block's pixels, float32; the
-    off-nadir look angle (radians, float32) of every pixel of the grown grid), NaN without height."""
+    off-nadir look angle (radians, float32) of every pixel of the grown grid), NaN without height.
+
+    ``ellipsoid`` False: the ellipsoid angle is not computed (None; it costs a third of the
+    kernel). ``lia_out``: a float32 array of the block's shape to write the local incidence angle
+    into (e.g. the output band), instead of a new one."""
     h, w = block.block_shape
     r0, c0 = block.offset
     heights = np.ascontiguousarray(block.heights, dtype=np.float32)
-    lia = np.empty((h, w), np.float32)
-    ell = np.empty((h, w), np.float32)
+    if lia_out is None:
+        lia_out = np.empty((h, w), np.float32)
+    elif lia_out.shape != (h, w) or lia_out.dtype != np.float32:
+        raise ValueError(f"lia_out: expected float32 {(h, w)}, got {lia_out.dtype} {lia_out.shape}")
+    ell = np.empty((h, w) if ellipsoid else (1, 1), np.float32)
     psi = np.empty(heights.shape, np.float32)
     nchunks = max(1, min(heights.shape[0], 4 * numba.get_num_threads()))
     _geometry_kernel(heights, block.und, block.p0, block.nrm, block.sensor, block.step, r0, c0, h, w, nchunks,
-                     psi, lia, ell)
-    return lia, ell, psi
+                     psi, lia_out, bool(ellipsoid), ell)
+    return lia_out, (ell if ellipsoid else None), psi
 
 
 def incidence_angles(block: TerrainBlock) -> tuple[np.ndarray, np.ndarray]:

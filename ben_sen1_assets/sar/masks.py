@@ -66,7 +66,7 @@ def cf_flag_attributes(bits: dict[str, int]) -> dict:
             "flag_meanings": " ".join(names)}
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _sweep(pixel, psi, shifts, reverse, out):
     H, W = pixel.shape
     smin = shifts.min()
@@ -117,7 +117,7 @@ def layover_shadow(block: TerrainBlock, direction: tuple[float, float], look_ang
     if look_angle is None:
         from .incidence import block_angles
 
-        look_angle = block_angles(block)[2]
+        look_angle = block_angles(block, ellipsoid=False)[2]
     psi = np.ascontiguousarray(look_angle, dtype=np.float32)
     pixel = np.ascontiguousarray(block.pixel, dtype=np.float32)
     dr, dc = direction
@@ -133,7 +133,7 @@ def layover_shadow(block: TerrainBlock, direction: tuple[float, float], look_ang
     return np.ascontiguousarray(block.inner(out))
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _nearest_flags(flags, row_off, col_off, line, pixel, src, bit, out):
     h, w = flags.shape
     for i in numba.prange(line.shape[0]):

@@ -101,7 +101,7 @@ def _bracket(rows: np.ndarray, vector_lines: np.ndarray) -> tuple[np.ndarray, np
     return i, np.clip(t, 0.0, 1.0)
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _blend_rows(cols: np.ndarray, idx: np.ndarray, t: np.ndarray, local: np.ndarray) -> np.ndarray:
     # cols: (n_used, w) vectors on the window columns; local[i] maps a global vector index to cols
     h = idx.size
@@ -174,7 +174,7 @@ def noise_window(noise: NoiseLut, window: Window) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _calibrate_kernel(dn, a, n, subtract, valid):
     h, w = dn.shape
     out = np.empty((h, w), np.float32)
@@ -213,7 +213,7 @@ def calibrate(
     )
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _to_db_kernel(x, floor_mode, floor, out):
     flat_in = x.reshape(-1)
     flat_out = out.reshape(-1)

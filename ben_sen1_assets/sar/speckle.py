@@ -126,7 +126,7 @@ def sigma_range(looks: float, sigma: float) -> tuple[float, float, float]:
     return float(i1), float(i2), float((m2 - m1 * m1) / (m1 * m1))
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _boxcar(p: np.ndarray, ws: int) -> np.ndarray:
     h = ws // 2
     H, W = p.shape
@@ -168,7 +168,7 @@ def _mmse(z: float, mean: float, var: float, nv2: float) -> float:
 CHUNK = 256
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _box_mean(p: np.ndarray, sub: int) -> np.ndarray:
     """NaN-aware mean of the sub×sub box whose upper-left corner is (r, c); NaN if empty."""
     H, W = p.shape
@@ -205,7 +205,7 @@ def _mask_bits(masks: np.ndarray) -> np.ndarray:
     return (allm.astype(np.uint64) * weights).sum(axis=2).astype(np.uint64)
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _refined_lee_kernel(p, sm, ws, stride, bits, nv2):
     """Refined Lee of the padded image ``p`` (halo ws//2 of NaN) → the unpadded (H, W) result."""
     h = ws // 2
@@ -290,7 +290,7 @@ def _refined_lee(p: np.ndarray, ws: int, looks: float) -> np.ndarray:
     return _refined_lee_kernel(p, _box_mean(p, sub), ws, stride, bits, 1.0 / looks)
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _lee_sigma(p, ws, nv2, i1, i2, eta2):
     h = ws // 2
     H, W = p.shape

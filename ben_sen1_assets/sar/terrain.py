@@ -130,8 +130,9 @@ def _sensor_nodes(geometry: GeometryModel, p0, nrm, und, heights: np.ndarray, st
     rr = np.minimum(np.arange(ny) * step, heights.shape[0] - 1)
     cc = np.minimum(np.arange(nx) * step, heights.shape[1] - 1)
     h = heights[np.ix_(rr, cc)].astype(np.float64)
-    fallback = float(np.nanmedian(heights)) if np.isfinite(heights).any() else 0.0
-    h = np.where(np.isfinite(h), h, fallback)
+    if not np.isfinite(h).all():  # a node without height: the block's median height (a full pass)
+        fallback = float(np.nanmedian(heights)) if np.isfinite(heights).any() else 0.0
+        h = np.where(np.isfinite(h), h, fallback)
     x = p0 + ((h + und)[..., None]) * nrm
     t, _, _ = zero_doppler(geometry, x)
     t = np.where(np.isfinite(t), t, np.nanmedian(t))

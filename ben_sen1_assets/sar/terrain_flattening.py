@@ -82,7 +82,7 @@ def _srgr_derivative(cc_time, cc_sr0, cc_srgr, nearest, t, r):
     return g
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _facets(heights, line, pixel, und, p0, nrm, sensor, az_spacing, step, cc_time, cc_sr0, cc_srgr, nearest,
             dt_line, spacing, nchunks, bounds, out, row_lines):
     """Per facet (cell between 4 pixel centres): A_γ / A_β (0 where none, or where the footprint
@@ -149,7 +149,7 @@ def _facets(heights, line, pixel, und, p0, nrm, sensor, az_spacing, step, cc_tim
             row_lines[i, 1] = hi
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _splat(contrib, line, pixel, row_lines, row_off, col_off, bands, acc):
     """Spread every facet's contribution over the GRD pixels of its footprint; thread b owns
     accumulator rows [bands[b], bands[b+1])."""

@@ -24,7 +24,7 @@ from rasterio.windows import Window
 from .geocoding import GeocodingError, GeometryModel, RasterGrid, geocode_grid
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _interp_tiepoints(heights, layer_h, inv_den, node_line, node_pixel, step, off, out_line, out_pixel):
     h, w = heights.shape
     nl = layer_h.size
@@ -65,7 +65,7 @@ def _interp_tiepoints(heights, layer_h, inv_den, node_line, node_pixel, step, of
             out_pixel[i, j] = sp
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _row_ranges(heights):
     h, w = heights.shape
     out = np.empty((h, 2))

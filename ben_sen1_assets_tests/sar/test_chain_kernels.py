@@ -85,7 +85,7 @@ def test_grd_extent_equals_grd_window_for():
 def test_fused_block_equals_resample_then_db(method, scale):
     """The chain's one-pass resampling of all bands (+ dB, + valid counts) gives bit for bit what
     resample_grd then to_db give band by band."""
-    from ben_sen1_assets.sar.chain import _resample_block
+    from ben_sen1_assets.sar.chain_kernels import resample_block
     from ben_sen1_assets.sar.geocoding import resample_grd
     from ben_sen1_assets.sar.radiometry import to_db
 
@@ -101,7 +101,7 @@ def test_fused_block_equals_resample_then_db(method, scale):
     negative = "nan" if scale == "db_nan" else "floor"
     out = np.empty((2, 150, 220), np.float32)
     counts = np.empty((150, 3), np.int64)
-    _resample_block(tuple(grd), 2000.0, 1000.0, line, pixel, method == "bilinear", scale != "linear",
+    resample_block(tuple(grd), 2000.0, 1000.0, line, pixel, method == "bilinear", scale != "linear",
                     negative == "floor", 1e-5, out, counts)
     expected = [resample_grd(g, window, line, pixel, method) for g in grd]
     if scale != "linear":

@@ -1,0 +1,142 @@
+"""numba kernels of the chain's per-block passes over the target grid (:mod:`.chain`): where a
+block's pixels fall on the GRD image, resampling every band at once, and the mask band."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from rasterio.windows import Window
+
+from .masks import NO_DATA, RTC_AREA_LOW
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def resample_block(srcs, row_off, col_off, line, pixel, bilinear, db, floor_mode, floor, out, counts):
+    """Resample every band of ``srcs`` (same GRD window) at (line, pixel), optionally to dB, into
+    ``out[b]``, counting finite values per row and band (last column: finite in every band).
+
+    One pass over the block for all bands: the arithmetic per value is that of
+    :func:`.geocoding.resample_grd` followed by :func:`.radiometry.to_db` (same results, bit for bit).
+    """
+    nb = len(srcs)
+    h, w = srcs[0].shape
+    lg = 10.0 * np.log10(floor) if floor_mode else np.nan
+    for i in numba.prange(line.shape[0]):
+        for b in range(nb + 1):
+            counts[i, b] = 0
+        for j in range(line.shape[1]):
+            r = line[i, j] - row_off
+            c = pixel[i, j] - col_off
+            inside = False
+            r0 = c0 = r1 = c1 = 0
+            fr = fc = 0.0
+            if bilinear:
+                if r >= 0.0 and c >= 0.0 and r <= h - 1 and c <= w - 1:
+                    inside = True
+                    r0 = min(int(r), h - 2) if h > 1 else 0
+                    c0 = min(int(c), w - 2) if w > 1 else 0
+                    fr = r - r0
+                    fc = c - c0
+                    r1 = min(r0 + 1, h - 1)
+                    c1 = min(c0 + 1, w - 1)
+            elif r > -0.5 and c > -0.5 and r < h - 0.5 and c < w - 0.5:
+                inside = True
+                r0 = int(np.floor(r + 0.5))
+                c0 = int(np.floor(c + 0.5))
+            n_finite = 0
+            for b in range(nb):
+                src = srcs[b]
+                v = np.nan
+                if inside:
+                    if bilinear:
+                        v = ((1.0 - fr) * ((1.0 - fc) * src[r0, c0] + fc * src[r0, c1])
+                             + fr * ((1.0 - fc) * src[r1, c0] + fc * src[r1, c1]))
+                    else:
+                        v = src[r0, c0]
+                x = np.float32(v)
+                if db:
+                    if x != x:
+                        x = np.float32(np.nan)
+                    elif floor_mode and x < floor:
+                        x = np.float32(lg)
+                    elif x > 0.0:
+                        x = np.float32(10.0 * np.log10(x))
+                    else:
+                        x = np.float32(np.nan)
+                out[b, i, j] = x
+                if x == x and abs(x) < np.inf:
+                    counts[i, b] += 1
+                    n_finite += 1
+            if n_finite == nb:
+                counts[i, nb] += 1
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def extent_rows(line, pixel, lines, samples):
+    # per target row: min/max line and pixel of the points on the image (as grd_window_for)
+    h, w = line.shape
+    out = np.full((h, 4), np.nan)
+    for i in numba.prange(h):
+        l0 = np.inf
+        l1 = -np.inf
+        p0 = np.inf
+        p1 = -np.inf
+        for j in range(w):
+            a = line[i, j]
+            b = pixel[i, j]
+            if a > -1.0 and a < lines and b > -1.0 and b < samples:  # False for NaN
+                l0 = min(l0, a)
+                l1 = max(l1, a)
+                p0 = min(p0, b)
+                p1 = max(p1, b)
+        if l0 <= l1:
+            out[i, 0] = l0
+            out[i, 1] = l1
+            out[i, 2] = p0
+            out[i, 3] = p1
+    return out
+
+
+def grd_extent(line: np.ndarray, pixel: np.ndarray, image_shape: tuple[int, int], margin: int = 1) -> Window | None:
+    """Same result as :func:`.geocoding.grd_window_for` in one parallel pass (no temporaries)."""
+    rows = extent_rows(line, pixel, float(image_shape[0]), float(image_shape[1]))
+    ok = np.isfinite(rows[:, 0])
+    if not ok.any():
+        return None
+    r = rows[ok]
+    l0 = max(int(np.floor(r[:, 0].min())) - margin, 0)
+    l1 = min(int(np.ceil(r[:, 1].max())) + margin + 1, image_shape[0])
+    p0 = max(int(np.floor(r[:, 2].min())) - margin, 0)
+    p1 = min(int(np.ceil(r[:, 3].max())) + margin + 1, image_shape[1])
+    return Window(p0, l0, p1 - p0, l1 - l0)
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def finish_mask(block, n_pols, mask, filled, filled_bit, rtc, out, bit_counts):
+    """The mask band of a block, in one pass: ``mask`` (uint8 bits, modified in place) gains
+    ``filled_bit`` where ``filled`` (a bool array of the block's shape, or an empty one: none) and
+    :data:`.masks.NO_DATA` where a polarisation band of ``block`` (the first ``n_pols``) is not
+    finite, unless ``rtc`` and the pixel carries :data:`.masks.RTC_AREA_LOW` (masked by the
+    flattening, not missing); written to ``out`` (float32, exact) and counted per bit:
+    ``bit_counts[i, k]`` = pixels of row ``i`` with bit ``1 << k``."""
+    h, w = mask.shape
+    has_filled = filled.shape[0] > 0
+    for i in numba.prange(h):
+        for k in range(8):
+            bit_counts[i, k] = 0
+        for j in range(w):
+            m = np.int64(mask[i, j])  # int64 throughout: mixed unsigned/signed types unify to float
+            if has_filled and filled[i, j]:
+                m |= filled_bit
+            nodata = False
+            for b in range(n_pols):
+                v = block[b, i, j]
+                if not (v == v and abs(v) < np.inf):
+                    nodata = True
+            if nodata and not (rtc and (m & RTC_AREA_LOW)):
+                m |= NO_DATA
+            mask[i, j] = np.uint8(m)
+            out[i, j] = np.float32(m)
+            for k in range(8):
+                if m & (1 << k):
+                    bit_counts[i, k] += 1
