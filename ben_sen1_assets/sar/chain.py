@@ -556,20 +556,22 @@ def process_scene_to_tile(
             return geocode_grid_tiepoints(geometry, g, heights, datum, step=step, n_layers=config.tiepoint_layers,
                                           height_range=height_range, image_shape=shape)
 
-        filtered = FilteredGrd(prod, pols, config, timings, strip_rows=strip_rows)
         n_valid = {p: 0 for p in pols}
         n_all_valid = 0
         n_bits = {name: 0 for name in bits}
         out_transform = grid.transform @ Affine.translation(window.col_off, window.row_off)
         out = output if isinstance(output, UPath) else UPath(os.fspath(output))
         n_bands = len(pols) + 2  # + local incidence angle, mask
-        writer = CogWriter(out, height, width, n_bands, np.float32, grid.crs.to_wkt(), out_transform,
-                           band_names=(*pols, LIA_BAND, MASK_BAND), tags=tags, gdal_cache_mb=gdal_cache_mb,
-                           categorical=(n_bands - 1,))
-        # GDAL's block cache (default 5 % of RAM) would keep GRD strips read once: bound it
-        gdal_env = rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb)
+        # GDAL's block cache (default 5 % of RAM) would keep GRD strips read once: bound it; the
+        # measurements (uncompressed strips of whole lines) are read for just the window's columns
+        gdal_env = rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb, GTIFF_DIRECT_IO=True)
         gdal_env.__enter__()
+        filtered = writer = None
         try:
+            filtered = FilteredGrd(prod, pols, config, timings, strip_rows=strip_rows)
+            writer = CogWriter(out, height, width, n_bands, np.float32, grid.crs.to_wkt(), out_transform,
+                               band_names=(*pols, LIA_BAND, MASK_BAND), tags=tags, gdal_cache_mb=gdal_cache_mb,
+                               categorical=(n_bands - 1,))
             try:
                 n_blocks = math.ceil(height / block_rows)
                 for k in range(n_blocks):
@@ -667,9 +669,12 @@ def process_scene_to_tile(
                 writer.close()
             timings.cpu["staging"] = writer.staging_s  # CPU of the writer's thread, in the steps' too
         except BaseException:
-            writer.abort()
+            if writer is not None:
+                writer.abort()
             raise
         finally:
+            if filtered is not None:
+                filtered.close()
             gdal_env.__exit__(None, None, None)
         return result(
             covered=True, output=str(out), valid_fraction=n_all_valid / total,
