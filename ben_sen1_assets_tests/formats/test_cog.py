@@ -113,3 +113,38 @@ def test_cog_writer_publishes_nothing_on_error(tmp_path: Path) -> None:
         with CogWriter(UPath(target), 100, 100, 1, "float32", 32632, TRANSFORM) as w:
             w.write(np.zeros((1, 50, 100), "float32"))
     assert not list(tmp_path.iterdir())
+
+
+def test_cog_writer_categorical_band_overviews_take_the_top_left_pixel(tmp_path: Path) -> None:
+    """A band of codes/bits (``categorical``) is not averaged: each overview level holds the
+    top-left pixel of every 2 × 2 cell of the level below; the other bands are still averaged."""
+    from ben_sen1_assets.formats.cog_writer import CogWriter, overview_shapes
+
+    data = _speckled((2, 1100, 1024), seed=7)
+    data[1] = np.random.default_rng(7).integers(0, 128, size=(1100, 1024)).astype("float32")  # bit masks
+    with CogWriter(UPath(tmp_path / "c.tif"), 1100, 1024, 2, "float32", 32632, TRANSFORM, categorical=(1,)) as w:
+        for r in range(0, 1100, 333):  # odd block heights: the carried row keeps the pattern
+            w.write(data[:, r : r + 333])
+    expected = data[1]
+    for level, shape in enumerate(overview_shapes(1100, 1024)):
+        expected = expected[::2, ::2]
+        with rasterio.open(tmp_path / "c.tif", overview_level=level) as src:
+            codes, means = src.read(2), src.read(1)
+        assert codes.shape == shape
+        np.testing.assert_array_equal(codes, expected)
+        assert np.nanmax(means) < 10 and not np.array_equal(means, np.round(means))  # dB means, not picks
+
+
+def test_cog_writer_error_in_its_thread_is_raised_and_nothing_is_published(tmp_path: Path) -> None:
+    """Blocks are staged in the writer's thread: a failure there (here: a staged level closed
+    under it) is raised by the next call, and no output appears, nor staging files."""
+    from ben_sen1_assets.formats.cog_writer import CogWriter
+
+    target = tmp_path / "out.tif"
+    with pytest.raises(Exception, match="closed"):
+        with CogWriter(UPath(target), 1100, 1024, 2, "float32", 32632, TRANSFORM) as w:
+            stage = w._stage
+            w._levels[1].dataset.close()
+            w.write(np.zeros((2, 550, 1024), "float32"))
+            w.write(np.zeros((2, 550, 1024), "float32"))
+    assert not list(tmp_path.iterdir()) and not stage.exists()

@@ -102,7 +102,7 @@ def test_fused_block_equals_resample_then_db(method, scale):
     out = np.empty((2, 150, 220), np.float32)
     counts = np.empty((150, 3), np.int64)
     resample_block(tuple(grd), 2000.0, 1000.0, line, pixel, method == "bilinear", scale != "linear",
-                    negative == "floor", 1e-5, out, counts)
+                   negative == "floor", 1e-5, out, counts)
     expected = [resample_grd(g, window, line, pixel, method) for g in grd]
     if scale != "linear":
         expected = [to_db(e, negative, 1e-5) for e in expected]
@@ -111,3 +111,34 @@ def test_fused_block_equals_resample_then_db(method, scale):
         assert counts[:, b].sum() == np.isfinite(expected[b]).sum()
     assert counts[:, 2].sum() == (np.isfinite(expected[0]) & np.isfinite(expected[1])).sum()
     assert 0 < counts[:, 2].sum() < out[0].size
+
+
+@pytest.mark.parametrize("rtc", [False, True])
+def test_finish_mask_applies_the_mask_rules(rtc):
+    """The chain's one pass over a block's mask: DEM_FILLED where the DEM was filled, NO_DATA where
+    a polarisation has no finite value (not where terrain flattening masked the pixel), the float
+    band equal to the bits, and the counts per bit."""
+    from ben_sen1_assets.sar.chain_kernels import finish_mask
+    from ben_sen1_assets.sar.masks import DEM_FILLED, LAYOVER, NO_DATA, RTC_AREA_LOW, SHADOW
+
+    rng = np.random.default_rng(3)
+    block = rng.normal(size=(4, 60, 70)).astype(np.float32)
+    block[0][rng.random((60, 70)) < 0.2] = np.nan
+    block[1][:, :9] = np.inf
+    mask = rng.choice(np.array([0, SHADOW, LAYOVER, RTC_AREA_LOW, SHADOW | RTC_AREA_LOW], np.uint8), size=(60, 70))
+    filled = rng.random((60, 70)) < 0.3
+    expected = mask | np.where(filled, DEM_FILLED, 0).astype(np.uint8)
+    nodata = ~np.isfinite(block[:2]).all(axis=0)
+    if rtc:
+        nodata &= (expected & RTC_AREA_LOW) == 0
+    expected[nodata] |= NO_DATA
+    counts = np.empty((60, 8), np.int64)
+    finish_mask(block, 2, mask, filled, DEM_FILLED, rtc, block[3], counts)
+    assert np.array_equal(mask, expected) and np.array_equal(block[3], expected.astype(np.float32))
+    for k in range(8):
+        assert counts[:, k].sum() == np.count_nonzero(expected & (1 << k))
+    assert 0 < counts[:, 2].sum() < mask.size  # NO_DATA set on some pixels, not all
+    empty = np.zeros((0, 0), np.bool_)  # no DEM-filled information
+    mask2 = np.zeros((60, 70), np.uint8)
+    finish_mask(block, 2, mask2, empty, DEM_FILLED, rtc, block[3], counts)
+    assert not (mask2 & DEM_FILLED).any()
