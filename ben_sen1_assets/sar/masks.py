@@ -66,15 +66,41 @@ def cf_flag_attributes(bits: dict[str, int]) -> dict:
             "flag_meanings": " ".join(names)}
 
 
+@numba.njit(cache=True, nogil=True)
+def _columns_on_grid(shifts, q, H):
+    """(first, last + 1) of the columns j with 0 <= q + shifts[j] < H (``shifts`` monotonic)."""
+    W = shifts.size
+    inc = shifts[W - 1] >= shifts[0]
+    lo, hi = 0, W  # first column whose row is >= 0 (inc) / < H (dec)
+    while lo < hi:
+        m = (lo + hi) // 2
+        r = q + shifts[m]
+        if (r >= 0) if inc else (r < H):
+            hi = m
+        else:
+            lo = m + 1
+    first = lo
+    lo, hi = first, W  # first column past the run of rows inside the grid
+    while lo < hi:
+        m = (lo + hi) // 2
+        r = q + shifts[m]
+        if (r >= H) if inc else (r < 0):
+            hi = m
+        else:
+            lo = m + 1
+    return first, lo
+
+
 @numba.njit(cache=True, parallel=True, nogil=True)
 def _sweep(pixel, psi, shifts, reverse, out):
     H, W = pixel.shape
     smin = shifts.min()
     smax = shifts.max()
     for q in numba.prange(-smax, H - smin):
+        j0, j1 = _columns_on_grid(shifts, q, H)  # the line's columns: no pass over the others
         run_p = -np.inf
         run_psi = -np.inf
-        for jj in range(W):
+        for jj in range(W - j1, W - j0) if reverse else range(j0, j1):
             j = W - 1 - jj if reverse else jj
             r = q + shifts[j]
             if r < 0 or r >= H:
@@ -95,7 +121,7 @@ def _sweep(pixel, psi, shifts, reverse, out):
                 run_psi = a
             out[r, j] |= flag
         run_p = np.inf
-        for jj in range(W):
+        for jj in range(j0, j1) if reverse else range(W - j1, W - j0):
             j = jj if reverse else W - 1 - jj
             r = q + shifts[j]
             if r < 0 or r >= H:

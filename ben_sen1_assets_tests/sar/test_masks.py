@@ -80,3 +80,50 @@ def test_mask_bits_named_by_polarisation():
     attrs = masks.cf_flag_attributes(masks.mask_bits(("HH", "HV")))
     assert attrs["flag_meanings"].split()[4:6] == ["noise_hh", "noise_hv"]
     assert list(attrs["flag_masks"]) == [1, 2, 4, 8, 16, 32, 64]
+
+
+@pytest.mark.parametrize("direction", [(-0.12, -0.99), (0.3, 0.95), (0.0, 1.0), (0.9, -0.2), (-0.97, 0.25)])
+def test_sweep_follows_the_lines_near_to_far_range(direction):
+    """The sweep kernel against the rule written out line by line: along each line of the grid in
+    the range direction (row = q + round(col · dr/dc)), shadow where the look angle is below the
+    largest seen nearer in range, layover where the GRD pixel is below the largest nearer or above
+    the smallest farther; pixels without height skipped, without a GRD pixel not layover-tested."""
+    rng = np.random.default_rng(4)
+    H, W = 37, 53
+    psi = np.cumsum(rng.normal(0.01, 0.02, (H, W)), axis=1).astype(np.float32)
+    pixel = np.cumsum(rng.normal(1.0, 1.5, (H, W)), axis=1).astype(np.float32)
+    psi[rng.random((H, W)) < 0.05] = np.nan
+    pixel[rng.random((H, W)) < 0.05] = np.nan
+    dr, dc = direction
+    if abs(dr) > abs(dc):
+        psi, pixel, dr, dc = psi.T.copy(), pixel.T.copy(), dc, dr
+        H, W = W, H
+    shifts = np.floor(np.arange(W) * (dr / dc) + 0.5).astype(np.int64)
+    out = np.zeros((H, W), np.uint8)
+    masks._sweep(pixel, psi, shifts, bool(dc < 0), out)
+    expected = np.zeros((H, W), np.uint8)
+    for q in range(-shifts.max(), H - shifts.min()):
+        cols = [j for j in range(W) if 0 <= q + shifts[j] < H]
+        near_to_far = cols[::-1] if dc < 0 else cols
+        run_p = run_psi = -np.inf
+        for j in near_to_far:
+            r = q + shifts[j]
+            if np.isnan(psi[r, j]):
+                continue
+            if not np.isnan(pixel[r, j]):
+                if pixel[r, j] < run_p:
+                    expected[r, j] |= masks.LAYOVER
+                run_p = max(run_p, pixel[r, j])
+            if psi[r, j] < run_psi:
+                expected[r, j] |= masks.SHADOW
+            run_psi = max(run_psi, psi[r, j])
+        run_p = np.inf
+        for j in near_to_far[::-1]:
+            r = q + shifts[j]
+            if np.isnan(psi[r, j]) or np.isnan(pixel[r, j]):
+                continue
+            if pixel[r, j] > run_p:
+                expected[r, j] |= masks.LAYOVER
+            run_p = min(run_p, pixel[r, j])
+    assert np.array_equal(out, expected)
+    assert 0 < np.count_nonzero(out & masks.SHADOW) < out.size and np.count_nonzero(out & masks.LAYOVER) > 0
