@@ -284,8 +284,8 @@ class FilteredGrd:
         values[low] = np.nan
         return low
 
-    def radiometry(self, pol: str, window: Window) -> np.ndarray:
-        """Calibrated (denoised, border-masked) float32 of a GRD window."""
+    def radiometry(self, pol: str, window: Window, out: np.ndarray | None = None) -> np.ndarray:
+        """Calibrated (denoised, border-masked) float32 of a GRD window (into ``out`` if given)."""
         dn = self._read(pol, window)
         with _timer(self.timings, "radiometry"):
             noise = self._noise.get(pol)
@@ -298,27 +298,40 @@ class FilteredGrd:
                 noise_window(noise, window) if self.params.thermal_noise else None,
                 self.params,
                 valid,
+                out,
             )
 
-    def filtered(self, pol: str, window: Window) -> tuple[np.ndarray, np.ndarray | None]:
+    def filter_into(self, pol: str, window: Window, values: np.ndarray, flags: np.ndarray) -> None:
         """Radiometry + speckle filter of ``window`` (read with the filter's halo, clipped to the
-        scene), and the DN² < N flags of ``window`` (None without noise removal)."""
+        scene) into ``values`` (float32, the window's shape), its flags (DN² < N; terrain
+        flattening's mask) into ``flags``. The radiometry is written into a buffer padded with
+        NaN for the filter, which writes the window's pixels straight into ``values``."""
         h = self.speckle.halo
         r0, c0 = max(int(window.row_off) - h, 0), max(int(window.col_off) - h, 0)
         r1 = min(int(window.row_off + window.height) + h, self.shape[0])
         c1 = min(int(window.col_off + window.width) + h, self.shape[1])
         halo_window = Window(c0, r0, c1 - c0, r1 - r0)
         self.read_window = _union(self.read_window, halo_window)
-        cal = self.radiometry(pol, halo_window)
-        flags = (cal < 0).astype(np.uint8) if self.params.thermal_noise else np.zeros(cal.shape, np.uint8)
-        if self.area is not None:
-            with _timer(self.timings, "flattening"):
-                flags[self._flatten(cal, halo_window)] |= FLAG_AREA_LOW
-        with _timer(self.timings, "speckle"):
-            out = self.speckle.apply(cal) if self.speckle.kind != "none" else cal
+        padded = np.empty((r1 - r0 + 2 * h, c1 - c0 + 2 * h), np.float32)
+        if h:  # outside the scene = NaN, as SpeckleFilter.apply pads
+            padded[:h] = padded[-h:] = np.nan
+            padded[:, :h] = padded[:, -h:] = np.nan
+        cal = padded[h : h + r1 - r0, h : h + c1 - c0]
+        self.radiometry(pol, halo_window, out=cal)
         rr, cc = int(window.row_off) - r0, int(window.col_off) - c0
         inner = (slice(rr, rr + int(window.height)), slice(cc, cc + int(window.width)))
-        return out[inner], flags[inner]
+        if self.params.thermal_noise:
+            np.less(cal[inner], 0, out=flags)
+        else:
+            flags[...] = 0
+        if self.area is not None:
+            with _timer(self.timings, "flattening"):
+                flags[self._flatten(cal, halo_window)[inner]] |= FLAG_AREA_LOW
+        with _timer(self.timings, "speckle"):
+            if self.speckle.kind == "none":
+                values[...] = cal[inner]
+            else:
+                self.speckle.filter_into(padded, values, rr, cc)
 
     def _compute_into(self, arrays: dict[str, np.ndarray], flags: dict[str, np.ndarray], region: Window,
                       part: Window) -> None:
@@ -328,7 +341,7 @@ class FilteredGrd:
             dst = (slice(s - int(region.row_off), e - int(region.row_off)),
                    slice(int(part.col_off - region.col_off), int(part.col_off - region.col_off + part.width)))
             for pol in self.polarisations:
-                arrays[pol][dst], flags[pol][dst] = self.filtered(pol, strip)
+                self.filter_into(pol, strip, arrays[pol][dst], flags[pol][dst])
 
     def ensure(self, need: Window) -> None:
         """Hold at least ``need`` (rows exactly; columns: ``need`` ∪ the columns held before)."""
@@ -342,7 +355,7 @@ class FilteredGrd:
         else:
             new = need
         arrays = {p: np.empty((int(new.height), int(new.width)), np.float32) for p in self.polarisations}
-        flags = {p: np.zeros((int(new.height), int(new.width)), np.uint8) for p in self.polarisations}
+        flags = {p: np.empty((int(new.height), int(new.width)), np.uint8) for p in self.polarisations}
         inter = _intersect(old, new) if old is not None else None
         if inter is None:
             self._compute_into(arrays, flags, new, new)

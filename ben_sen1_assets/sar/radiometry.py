@@ -175,9 +175,8 @@ def noise_window(noise: NoiseLut, window: Window) -> np.ndarray:
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def _calibrate_kernel(dn, a, n, subtract, valid):
+def _calibrate_kernel(dn, a, n, subtract, valid, out):
     h, w = dn.shape
-    out = np.empty((h, w), np.float32)
     for r in numba.prange(h):
         for c in range(w):
             d = np.float64(dn[r, c])
@@ -189,7 +188,6 @@ def _calibrate_kernel(dn, a, n, subtract, valid):
                 p -= np.float64(n[r, c])
             aa = np.float64(a[r, c])
             out[r, c] = p / (aa * aa)
-    return out
 
 
 def calibrate(
@@ -198,19 +196,26 @@ def calibrate(
     noise: np.ndarray | None = None,
     params: RadiometryParams = RadiometryParams(),
     valid: np.ndarray | None = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """``(DN² − N) / A²`` elementwise → float32, unclipped (negative where DN² < N); DN == 0 and
-    ``~valid`` → NaN. ``params.negative`` is not applied here (see :func:`to_db`)."""
+    ``~valid`` → NaN. ``params.negative`` is not applied here (see :func:`to_db`). ``out``: a
+    float32 array of ``dn``'s shape to write into (e.g. a view of a padded buffer)."""
     if dn.shape != calibration_lut.shape or (noise is not None and noise.shape != dn.shape):
         raise ValueError(f"shape mismatch: dn {dn.shape}, lut {calibration_lut.shape}, noise {None if noise is None else noise.shape}")
     subtract = params.thermal_noise and noise is not None
     if valid is None:
         valid = np.ones(dn.shape, np.bool_)
-    return _calibrate_kernel(
+    if out is None:
+        out = np.empty(dn.shape, np.float32)
+    elif out.shape != dn.shape or out.dtype != np.float32:
+        raise ValueError(f"out: expected float32 {dn.shape}, got {out.dtype} {out.shape}")
+    _calibrate_kernel(
         np.ascontiguousarray(dn), np.ascontiguousarray(calibration_lut, dtype=np.float32),
         np.ascontiguousarray(noise, dtype=np.float32) if subtract else np.zeros((1, 1), np.float32),
-        subtract, np.ascontiguousarray(valid, dtype=np.bool_),
+        subtract, np.ascontiguousarray(valid, dtype=np.bool_), out,
     )
+    return out
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)

@@ -72,6 +72,20 @@ class SpeckleFilter:
     def from_dict(cls, d: dict) -> "SpeckleFilter":
         return cls(**d)
 
+    def filter_into(self, padded: np.ndarray, out: np.ndarray, row: int = 0, col: int = 0) -> None:
+        """Filter an image already padded with NaN by :attr:`halo` on every side (float32) and
+        write rows ``row``… and columns ``col``… of the result into ``out`` (as many as its shape
+        holds): :meth:`apply` without its copies (the chain calibrates into the padded buffer)."""
+        h = self.halo
+        shape = (padded.shape[0] - 2 * h, padded.shape[1] - 2 * h)
+        if row < 0 or col < 0 or row + out.shape[0] > shape[0] or col + out.shape[1] > shape[1]:
+            raise ValueError(f"out {out.shape} at ({row}, {col}) outside the filtered image {shape}")
+        if self.kind == "refined_lee":
+            _refined_lee(padded, self.window, self.looks, out, row, col)
+            return
+        full = self.apply(padded[h : h + shape[0], h : h + shape[1]])
+        out[...] = full[row : row + out.shape[0], col : col + out.shape[1]]
+
     def apply(self, image: np.ndarray) -> np.ndarray:
         """Filter a whole 2-D array (outside = NaN) → float32 of the same shape."""
         img = np.asarray(image, dtype=np.float32)
@@ -206,18 +220,20 @@ def _mask_bits(masks: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def _refined_lee_kernel(p, sm, ws, stride, bits, nv2):
-    """Refined Lee of the padded image ``p`` (halo ws//2 of NaN) → the unpadded (H, W) result."""
+def _refined_lee_kernel(p, sm, ws, stride, bits, nv2, out, r_lo, c_lo):
+    """Refined Lee of the padded image ``p`` (halo ws//2 of NaN): rows ``r_lo``… and columns
+    ``c_lo``… of the unpadded result into ``out`` (as many as its shape holds)."""
     h = ws // 2
-    H, W = p.shape[0] - 2 * h, p.shape[1] - 2 * h
-    out = np.empty((H, W), np.float32)
-    nchunks = (W + CHUNK - 1) // CHUNK
+    OH, OW = out.shape
+    nchunks = (OW + CHUNK - 1) // CHUNK
     one = np.uint64(1)
     zero = np.uint64(0)
-    for task in numba.prange(H * nchunks):
-        r = task // nchunks  # output row; its window starts at row r of p
-        c0 = (task % nchunks) * CHUNK
-        m = min(CHUNK, W - c0)
+    for task in numba.prange(OH * nchunks):
+        ro = task // nchunks  # row of out
+        co = (task % nchunks) * CHUNK
+        r = ro + r_lo  # row of the unpadded result; its window starts at row r of p
+        c0 = co + c_lo
+        m = min(CHUNK, OW - co)
         kk = np.empty(CHUNK, np.int64)
         rb = np.empty(CHUNK, np.uint64)
         s = np.zeros(CHUNK)
@@ -275,19 +291,24 @@ def _refined_lee_kernel(p, sm, ws, stride, bits, nv2):
         for c in range(m):
             z = p[r + h, c0 + c + h]
             if z != z:
-                out[r, c0 + c] = np.nan
+                out[ro, co + c] = np.nan
                 continue
             mean = s[c] / n[c]
             var = s2[c] / n[c] - mean * mean
-            out[r, c0 + c] = _mmse(z, mean, var, nv2)
-    return out
+            out[ro, co + c] = _mmse(z, mean, var, nv2)
 
 
-def _refined_lee(p: np.ndarray, ws: int, looks: float) -> np.ndarray:
-    """Refined Lee of a padded image → the unpadded result."""
+def _refined_lee(p: np.ndarray, ws: int, looks: float, out: np.ndarray | None = None, row: int = 0,
+                 col: int = 0) -> np.ndarray:
+    """Refined Lee of a padded image → the unpadded result (or its rows ``row``… and columns
+    ``col``… into ``out``)."""
     sub, stride = _subwindow(ws)
     bits = _mask_bits(_directional_masks(ws))
-    return _refined_lee_kernel(p, _box_mean(p, sub), ws, stride, bits, 1.0 / looks)
+    if out is None:
+        h = ws // 2
+        out = np.empty((p.shape[0] - 2 * h, p.shape[1] - 2 * h), np.float32)
+    _refined_lee_kernel(p, _box_mean(p, sub), ws, stride, bits, 1.0 / looks, out, int(row), int(col))
+    return out
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)

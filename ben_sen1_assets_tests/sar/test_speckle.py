@@ -194,3 +194,22 @@ def test_refined_lee_kernel_equals_the_per_pixel_definition(ws):
     ours = SpeckleFilter("refined_lee", window=ws, looks=4.4).apply(img)
     ref = _refined_lee_per_pixel(img, ws, 4.4)
     assert np.array_equal(ours, ref, equal_nan=True), np.nanmax(np.abs(ours - ref))
+
+
+@pytest.mark.parametrize("kind", ["refined_lee", "lee_sigma", "boxcar"])
+def test_filter_into_a_window_equals_apply(kind):
+    """filter_into (the chain's path: image already padded with NaN, a window of the result written
+    into a view) gives bit for bit the same pixels as apply on the whole image."""
+    f = SpeckleFilter(kind)
+    img = _speckle((90, 130), seed=8)
+    img[40:44, 60:70] = np.nan
+    whole = f.apply(img)
+    h = f.halo
+    padded = np.full((90 + 2 * h, 130 + 2 * h), np.nan, np.float32)
+    padded[h : h + 90, h : h + 130] = img
+    target = np.zeros((100, 150), np.float32)
+    f.filter_into(padded, target[5:65, 7:107], 17, 23)  # a strided view, an inner window
+    assert np.array_equal(target[5:65, 7:107], whole[17:77, 23:123], equal_nan=True)
+    assert not target[:5].any() and not target[:, :7].any()  # nothing written outside the view
+    with pytest.raises(ValueError, match="outside"):
+        f.filter_into(padded, target[:80, :10], 17, 0)
