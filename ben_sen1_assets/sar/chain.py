@@ -22,7 +22,7 @@ How it stays fast and small (DESIGN.md decisions 1, 2):
    (:func:`grd_extent`); the local incidence angle and the layover/shadow mask from the same
    heights.
 3. Radiometry + speckle filter of GRD pixels are computed only for that GRD window, in strips of
-   ≤ ``strip_rows`` lines read with the filter's halo, and kept in a rolling float32 cache: the
+   ≤ 1.25 × ``strip_rows`` lines read with the filter's halo, and kept in a rolling float32 cache: the
    next block reuses the lines it shares with the previous one (consecutive tile blocks map to
    overlapping, monotonically moving GRD line ranges), so every needed GRD pixel is calibrated
    and filtered about once and peak memory is bounded by one block's GRD window, whatever the
@@ -335,13 +335,18 @@ class FilteredGrd:
 
     def _compute_into(self, arrays: dict[str, np.ndarray], flags: dict[str, np.ndarray], region: Window,
                       part: Window) -> None:
-        for s in range(int(part.row_off), int(part.row_off + part.height), self.strip_rows):
-            e = min(s + self.strip_rows, int(part.row_off + part.height))
+        end = int(part.row_off + part.height)
+        s = int(part.row_off)
+        while s < end:
+            e = min(s + self.strip_rows, end)
+            if end - e < self.strip_rows // 4:  # a short remainder joins this strip (fewer halos)
+                e = end
             strip = Window(int(part.col_off), s, int(part.width), e - s)
             dst = (slice(s - int(region.row_off), e - int(region.row_off)),
                    slice(int(part.col_off - region.col_off), int(part.col_off - region.col_off + part.width)))
             for pol in self.polarisations:
                 self.filter_into(pol, strip, arrays[pol][dst], flags[pol][dst])
+            s = e
 
     def ensure(self, need: Window) -> None:
         """Hold at least ``need`` (rows exactly; columns: ``need`` ∪ the columns held before)."""
