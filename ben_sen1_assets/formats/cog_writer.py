@@ -185,11 +185,14 @@ class CogWriter:
         self.staging_s += time.thread_time() - t
 
     def close(self) -> None:
-        """Encode the COG and publish it at ``path``; the staging folder is removed."""
+        """Encode the COG and publish it at ``path``; the staging folder is removed (once the COG
+        is published, by the writer's thread: freeing gigabytes of files takes a while, and the
+        interpreter waits for it at exit)."""
         import rasterio
         import rasterio.shutil
         from upath import UPath
 
+        published = False
         try:
             self._wait()
             if self.rows_written != self.shape[0]:
@@ -206,21 +209,27 @@ class CogWriter:
             options = COG_OPTIONS if self._averaged else {**COG_OPTIONS, "RESAMPLING": "NEAREST"}
             with atomic_file(path, suffix=".tif") as tmp, rasterio.Env(GDAL_CACHEMAX=self.gdal_cache_mb):
                 rasterio.shutil.copy(self._stage / "stage.tif", tmp, driver="COG", **options)
+            published = True
         finally:
-            self._cleanup()
+            self._cleanup(background=published)
 
     def abort(self) -> None:
         self._cleanup()
 
-    def _cleanup(self) -> None:
-        if self._pool is not None:  # let the block being staged finish (its error no longer matters)
-            self._pool.shutdown(wait=True)
-            self._pool = None
+    def _cleanup(self, background: bool = False) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:  # let the block being staged finish (its error no longer matters)
+            pool.shutdown(wait=True)
         self._pending = None
         for level in self._levels:
             if not level.dataset.closed:
                 level.dataset.close()
-        shutil.rmtree(self._stage, ignore_errors=True)
+        if background:
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cog-writer-cleanup")
+            pool.submit(shutil.rmtree, self._stage, ignore_errors=True)
+            pool.shutdown(wait=False)  # joined at interpreter exit (concurrent.futures)
+        else:
+            shutil.rmtree(self._stage, ignore_errors=True)
 
     def __enter__(self) -> "CogWriter":
         return self

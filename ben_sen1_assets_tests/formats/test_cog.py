@@ -1,5 +1,6 @@
 """COG writing: GDAL's COG driver layout, plain GeoTIFFs converted, finished COGs copied as they are."""
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +63,7 @@ def test_cog_writer_output_is_a_valid_cog(tmp_path: Path) -> None:
         for r in range(0, 1301, 300):
             w.write(data[:, r : r + 300])
         w.tags["b"] = "2"
+        stage = w._stage
     valid, errors, warnings = cog_validate(str(tmp_path / "c.tif"), strict=True)
     assert valid and not errors and not warnings, (errors, warnings)
     with rasterio.open(tmp_path / "c.tif") as src:
@@ -73,6 +75,11 @@ def test_cog_writer_output_is_a_valid_cog(tmp_path: Path) -> None:
         assert src.block_shapes == [(512, 512)] * 2
         assert src.overviews(1) == [2, 4]  # 1301 → 651 → 326 px
     assert not list(tmp_path.glob(".*"))  # no staging file left beside the output
+    for _ in range(600):  # the private staging folder is removed after publishing, in the background
+        if not stage.exists():
+            break
+        time.sleep(0.05)
+    assert not stage.exists()
 
 
 @pytest.mark.parametrize("block_rows", [1, 7, 256, 4000])
