@@ -11,7 +11,12 @@ exactly on the tile-grid region (``sarsen_region_px``) and its output grid is th
 
 Each measured run is a separate child process (own peak RSS from ``getrusage``); numba kernels
 are warmed up (loaded from the on-disk cache) on a small window first, not timed. The machine's
-load average is reported: other processes on a shared machine slow everything down.
+load average is reported: other processes on a shared machine slow everything down. Per step:
+wall seconds (``timings_s``, their shares), the process's CPU seconds during the step
+(``cpu_timings_s``: all threads, so the COG writer's thread staging the previous block counts in
+the step it overlaps; ``staging`` is that thread's own CPU) and CPU / wall (``cores_busy``). The
+chain's wall time ends when the COG is published; its staging folder is removed afterwards by a
+background thread (≈ 0.5 s, before the child exits).
 
 Terrain flattening: the same full tile again with ``calibration="gamma0_rtc"`` (``gamma0_rtc`` in
 the JSON: its wall/CPU time, peak RSS and the time added to the σ0 run; ``--skip-rtc`` skips it).
