@@ -618,10 +618,11 @@ def process_scene_to_tile(
                             filled = np.ascontiguousarray(tb.inner(filled))
                         del heights, tb_line, tb_pixel
                         with _timer(timings, "incidence"):
-                            _, _, look_angle = block_angles(tb, ellipsoid=False, lia_out=block[len(pols)])
+                            _, _, look_cosine = block_angles(tb, ellipsoid=False, lia_out=block[len(pols)],
+                                                             look="cosine")
                         with _timer(timings, "masks"):
-                            mask = layover_shadow(tb, direction, look_angle)
-                            del look_angle
+                            mask = layover_shadow(tb, direction, look_cosine=look_cosine)
+                            del look_cosine
                         if need is None:
                             block[: len(pols)] = np.nan
                         else:

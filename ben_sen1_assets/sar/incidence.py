@@ -26,11 +26,12 @@ from .terrain import TerrainBlock, ecef_row, node_interp3
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def _geometry_kernel(heights, und, p0, nrm, sensor, step, r0, c0, h, w, nchunks, out_psi, out_lia, ellipsoid,
-                     out_ell):
+def _geometry_kernel(heights, und, p0, nrm, sensor, step, r0, c0, h, w, nchunks, out_psi, cosine, out_lia,
+                     ellipsoid, out_ell):
     """Per row chunk, with the ECEF positions of three rows at a time: the off-nadir look angle of
-    every pixel (radians; :mod:`.masks`' shadow test) and, for the block's pixels, the local and
-    (if ``ellipsoid``) the ellipsoid incidence angles (degrees)."""
+    every pixel (radians, float32; or if ``cosine`` its cosine clamped to [-1, 1], float64, the
+    arccos left to :mod:`.masks`' shadow test, which rarely needs it) and, for the block's
+    pixels, the local and (if ``ellipsoid``) the ellipsoid incidence angles (degrees)."""
     H, W = heights.shape
     for k in numba.prange(nchunks):
         a = k * H // nchunks
@@ -70,7 +71,10 @@ def _geometry_kernel(heights, und, p0, nrm, sensor, step, r0, c0, h, w, nchunks,
                 rs = np.sqrt(s0 * s0 + s1 * s1 + s2 * s2)
                 rp = np.sqrt(p[0] * p[0] + p[1] * p[1] + p[2] * p[2])
                 c = (s0 * p[0] + s1 * p[1] + s2 * p[2]) / (rs * rp)  # (P − X)·P: angle from nadir
-                out_psi[i, j] = np.float32(np.arccos(min(max(c, -1.0), 1.0)))
+                if cosine:
+                    out_psi[i, j] = min(max(c, -1.0), 1.0)
+                else:
+                    out_psi[i, j] = np.float32(np.arccos(min(max(c, -1.0), 1.0)))
                 if not (inner and c0 <= j < c0 + w):
                     continue
                 # terrain normal: central differences, one-sided where a neighbour has no height
@@ -102,14 +106,16 @@ def _geometry_kernel(heights, und, p0, nrm, sensor, step, r0, c0, h, w, nchunks,
                     out_ell[i - r0, j - c0] = np.degrees(np.arccos(min(max(ce, -1.0), 1.0)))
 
 
-def block_angles(block: TerrainBlock, ellipsoid: bool = True,
-                 lia_out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+def block_angles(block: TerrainBlock, ellipsoid: bool = True, lia_out: np.ndarray | None = None,
+                 look: str = "angle") -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """(local incidence angle °, ellipsoid incidence angle ° of the block's pixels, float32; the
     off-nadir look angle (radians, float32) of every pixel of the grown grid), NaN without height.
 
     ``ellipsoid`` False: the ellipsoid angle is not computed (None; it costs a third of the
     kernel). ``lia_out``: a float32 array of the block's shape to write the local incidence angle
-    into (e.g. the output band), instead of a new one."""
+    into (e.g. the output band), instead of a new one. ``look="cosine"``: instead of the look
+    angle, its cosine (float64, clamped to [-1, 1]; what :func:`.masks.layover_shadow` takes as
+    ``look_cosine``, sparing an arccos per pixel)."""
     h, w = block.block_shape
     r0, c0 = block.offset
     heights = np.ascontiguousarray(block.heights, dtype=np.float32)
@@ -117,11 +123,13 @@ def block_angles(block: TerrainBlock, ellipsoid: bool = True,
         lia_out = np.empty((h, w), np.float32)
     elif lia_out.shape != (h, w) or lia_out.dtype != np.float32:
         raise ValueError(f"lia_out: expected float32 {(h, w)}, got {lia_out.dtype} {lia_out.shape}")
+    if look not in ("angle", "cosine"):
+        raise ValueError(f"look must be 'angle' or 'cosine', got {look!r}")
     ell = np.empty((h, w) if ellipsoid else (1, 1), np.float32)
-    psi = np.empty(heights.shape, np.float32)
+    psi = np.empty(heights.shape, np.float64 if look == "cosine" else np.float32)
     nchunks = max(1, min(heights.shape[0], 4 * numba.get_num_threads()))
     _geometry_kernel(heights, block.und, block.p0, block.nrm, block.sensor, block.step, r0, c0, h, w, nchunks,
-                     psi, lia_out, bool(ellipsoid), ell)
+                     psi, look == "cosine", lia_out, bool(ellipsoid), ell)
     return lia_out, (ell if ellipsoid else None), psi
 
 

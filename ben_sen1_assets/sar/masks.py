@@ -92,14 +92,20 @@ def _columns_on_grid(shifts, q, H):
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def _sweep(pixel, psi, shifts, reverse, out):
+def _sweep(pixel, psi, shifts, reverse, cosine, out):
+    """Layover/shadow along the range lines. ``psi``: the look angles (float32), or if ``cosine``
+    their cosines (float64, clamped): then the shadow test, "the angle (float32) is below the
+    largest seen nearer in range", takes an arccos only where the cosine is above the running
+    largest angle's (rarely: where terrain may hide the pixel), with the same results."""
     H, W = pixel.shape
     smin = shifts.min()
     smax = shifts.max()
     for q in numba.prange(-smax, H - smin):
         j0, j1 = _columns_on_grid(shifts, q, H)  # the line's columns: no pass over the others
         run_p = -np.inf
-        run_psi = -np.inf
+        run_psi = -np.inf  # the largest look angle so far (float32)
+        run_c = np.inf  # cosine: the cosine of a point with that angle; run_psi computed from it
+        known = True
         for jj in range(W - j1, W - j0) if reverse else range(j0, j1):
             j = W - 1 - jj if reverse else jj
             r = q + shifts[j]
@@ -115,7 +121,18 @@ def _sweep(pixel, psi, shifts, reverse, out):
                     flag |= 2
                 else:
                     run_p = v
-            if a < run_psi:
+            if cosine:
+                # arccos decreases: a smaller cosine gives an angle >= the running largest
+                if a < run_c:
+                    run_c = a
+                    known = False
+                elif a > run_c:
+                    if not known:
+                        run_psi = np.float32(np.arccos(run_c))
+                        known = True
+                    if np.float32(np.arccos(a)) < run_psi:
+                        flag |= 1
+            elif a < run_psi:
                 flag |= 1
             else:
                 run_psi = a
@@ -135,16 +152,22 @@ def _sweep(pixel, psi, shifts, reverse, out):
                 run_p = v
 
 
-def layover_shadow(block: TerrainBlock, direction: tuple[float, float], look_angle: np.ndarray | None = None) -> np.ndarray:
+def layover_shadow(block: TerrainBlock, direction: tuple[float, float], look_angle: np.ndarray | None = None,
+                   look_cosine: np.ndarray | None = None) -> np.ndarray:
     """``SHADOW``/``LAYOVER`` bits (uint8) of the block's pixels; ``direction``: the gradient of
     the GRD pixel coordinate in the grid (:func:`.terrain.range_direction`); ``look_angle``: the
-    off-nadir look angle of every pixel of the grown grid (:func:`.incidence.block_angles`;
-    computed if not given)."""
-    if look_angle is None:
-        from .incidence import block_angles
+    off-nadir look angle of every pixel of the grown grid (:func:`.incidence.block_angles`), or
+    ``look_cosine`` its cosine (``block_angles(..., look="cosine")``: the same bits, fewer arccos);
+    computed if neither is given."""
+    if look_angle is not None:
+        psi = np.ascontiguousarray(look_angle, dtype=np.float32)
+    else:
+        if look_cosine is None:
+            from .incidence import block_angles
 
-        look_angle = block_angles(block, ellipsoid=False)[2]
-    psi = np.ascontiguousarray(look_angle, dtype=np.float32)
+            look_cosine = block_angles(block, ellipsoid=False, look="cosine")[2]
+        psi = np.ascontiguousarray(look_cosine, dtype=np.float64)
+    cosine = look_angle is None
     pixel = np.ascontiguousarray(block.pixel, dtype=np.float32)
     dr, dc = direction
     transposed = abs(dr) > abs(dc)
@@ -153,7 +176,7 @@ def layover_shadow(block: TerrainBlock, direction: tuple[float, float], look_ang
         dr, dc = dc, dr
     out = np.zeros(psi.shape, np.uint8)
     shifts = np.floor(np.arange(psi.shape[1]) * (dr / dc) + 0.5).astype(np.int64)
-    _sweep(pixel, psi, shifts, bool(dc < 0), out)
+    _sweep(pixel, psi, shifts, bool(dc < 0), cosine, out)
     if transposed:
         out = out.T
     return np.ascontiguousarray(block.inner(out))

@@ -82,25 +82,33 @@ def test_mask_bits_named_by_polarisation():
     assert list(attrs["flag_masks"]) == [1, 2, 4, 8, 16, 32, 64]
 
 
+@pytest.mark.parametrize("representation", ["angle", "cosine"])
 @pytest.mark.parametrize("direction", [(-0.12, -0.99), (0.3, 0.95), (0.0, 1.0), (0.9, -0.2), (-0.97, 0.25)])
-def test_sweep_follows_the_lines_near_to_far_range(direction):
+def test_sweep_follows_the_lines_near_to_far_range(direction, representation):
     """The sweep kernel against the rule written out line by line: along each line of the grid in
-    the range direction (row = q + round(col · dr/dc)), shadow where the look angle is below the
-    largest seen nearer in range, layover where the GRD pixel is below the largest nearer or above
-    the smallest farther; pixels without height skipped, without a GRD pixel not layover-tested."""
+    the range direction (row = q + round(col · dr/dc)), shadow where the look angle (float32) is
+    below the largest seen nearer in range, layover where the GRD pixel is below the largest nearer
+    or above the smallest farther; pixels without height skipped, without a GRD pixel not
+    layover-tested. Given the look angles' cosines (float64) instead, the same bits, also where
+    different cosines round to the same float32 angle."""
     rng = np.random.default_rng(4)
     H, W = 37, 53
-    psi = np.cumsum(rng.normal(0.01, 0.02, (H, W)), axis=1).astype(np.float32)
+    cos = np.cos(np.cumsum(rng.normal(0.01, 0.02, (H, W)), axis=1) + 0.6)
+    cos[:, 1::3] = cos[:, 0:-1:3]  # equal neighbours, and neighbours only a few ulp apart:
+    cos[:, 2::3] = np.nextafter(cos[:, 1::3][:, : cos[:, 2::3].shape[1]], 2.0)  # one float32 angle
+    psi = np.arccos(cos).astype(np.float32)
     pixel = np.cumsum(rng.normal(1.0, 1.5, (H, W)), axis=1).astype(np.float32)
-    psi[rng.random((H, W)) < 0.05] = np.nan
+    cos[rng.random((H, W)) < 0.05] = np.nan
+    psi[np.isnan(cos)] = np.nan
     pixel[rng.random((H, W)) < 0.05] = np.nan
     dr, dc = direction
     if abs(dr) > abs(dc):
-        psi, pixel, dr, dc = psi.T.copy(), pixel.T.copy(), dc, dr
+        psi, cos, pixel, dr, dc = psi.T.copy(), cos.T.copy(), pixel.T.copy(), dc, dr
         H, W = W, H
     shifts = np.floor(np.arange(W) * (dr / dc) + 0.5).astype(np.int64)
     out = np.zeros((H, W), np.uint8)
-    masks._sweep(pixel, psi, shifts, bool(dc < 0), out)
+    masks._sweep(pixel, cos if representation == "cosine" else psi, shifts, bool(dc < 0),
+                 representation == "cosine", out)
     expected = np.zeros((H, W), np.uint8)
     for q in range(-shifts.max(), H - shifts.min()):
         cols = [j for j in range(W) if 0 <= q + shifts[j] < H]
