@@ -14,8 +14,9 @@ How it stays fast and small (DESIGN.md decisions 1, 2):
 1. A coarse pass geocodes the tile window every ~32 px. If no target pixel falls on the GRD image
    the product is skipped with a reason (:attr:`ChainResult.covered` False, nothing written);
    tile row blocks that miss the image are not processed.
-2. The tile window is processed in row blocks (``block_rows``, default 1024 rows × the window
-   width), each read with a halo in the range direction as wide as the relief can shade or fold
+2. The tile window is processed in row blocks (at most ``block_rows``, default 1024, and
+   ``block_pixels``, default 2²³: 768 rows × the width of a whole tile), each read with a halo in
+   the range direction as wide as the relief can shade or fold
    (:mod:`.terrain`). Per block: DEM heights → GRD (line, pixel) of every target pixel (computed
    once, shared by all polarisations and layers; by default tie-point geocoding,
    :mod:`.tiepoints`, ≤ 0.01 px from the per-pixel solve) → the GRD window those need
@@ -60,7 +61,7 @@ from .masks import (
     NOISE_FIRST,
     NOISE_SECOND,
     RTC_AREA_LOW,
-    add_nearest_flags,
+    add_nearest_flags_of,
     layover_shadow,
     mask_bits,
 )
@@ -73,7 +74,7 @@ from .radiometry import (
 )
 from .safe import SafeProduct, open_safe
 from .terrain import grown_grid, halo_for, range_direction, terrain_block
-from .chain_kernels import finish_mask, grd_extent, resample_block
+from .chain_kernels import copy_rows, finish_mask, grd_extent, resample_block
 from .terrain_flattening import MIN_AREA_FRACTION, normalised_area
 from .tiepoints import geocode_grid_tiepoints
 
@@ -369,9 +370,9 @@ class FilteredGrd:
                    slice(int(inter.col_off - new.col_off), int(inter.col_off - new.col_off + inter.width)))
             src = (slice(int(inter.row_off - old.row_off), int(inter.row_off - old.row_off + inter.height)),
                    slice(int(inter.col_off - old.col_off), int(inter.col_off - old.col_off + inter.width)))
-            for pol in self.polarisations:
-                arrays[pol][dst] = self.data[pol][src]
-                flags[pol][dst] = self.flags[pol][src]
+            for pol in self.polarisations:  # the lines held before (in parallel: ~100 MB a block)
+                copy_rows(self.data[pol][src], arrays[pol][dst])
+                copy_rows(self.flags[pol][src], flags[pol][dst])
             nr0, nr1 = int(new.row_off), int(new.row_off + new.height)
             nc0, nc1 = int(new.col_off), int(new.col_off + new.width)
             ir0, ir1 = int(inter.row_off), int(inter.row_off + inter.height)
@@ -455,6 +456,7 @@ def process_scene_to_tile(
     storage_options: dict | None = None,
     dem_store: str | os.PathLike | None = None,
     block_rows: int = 1024,
+    block_pixels: int = 2**23,
     strip_rows: int = 1024,
     gdal_cache_mb: int = 256,
 ) -> ChainResult:
@@ -470,9 +472,9 @@ def process_scene_to_tile(
     - ``config``: the :class:`.config.ProcessingConfig` (default: its defaults).
     - ``dem``: the DEM source; default built from ``config.dem`` (GLO-30 needs ``dem_store``).
     - ``progress``: called with (fraction, message) after each block.
-    - ``block_rows`` (rounded up to a multiple of ``config.tiepoint_step``), ``strip_rows``,
-      ``gdal_cache_mb`` (GDAL's block cache while reading and encoding):
-      memory/speed knobs that do not change the result.
+    - ``block_rows`` (rounded up to a multiple of 4 × ``config.tiepoint_step``), ``block_pixels``
+      (rows × window width, rounded to that multiple), ``strip_rows``, ``gdal_cache_mb`` (GDAL's
+      block cache while reading and encoding): memory/speed knobs that do not change the result.
 
     Returns a :class:`ChainResult`. A product whose image touches no target pixel gives
     ``covered=False`` with a reason, nothing written. Output bands are named by polarisation,
@@ -556,7 +558,13 @@ def process_scene_to_tile(
         finite_h = ch[np.isfinite(ch)]
         height_range = (float(finite_h.min()) - 100.0, float(finite_h.max()) + 100.0) if finite_h.size else None
         step = config.tiepoint_step
-        block_rows = max(step, int(math.ceil(block_rows / step)) * step)  # blocks start on tie-point rows
+        # blocks start on rows where the tie-point solve's own geodesy sub-grid (every 4 tie points)
+        # falls on the same pixels, whatever the blocking: results do not depend on it
+        align = 4 * step
+        block_rows = max(align, int(math.ceil(block_rows / align)) * align)
+        # memory: a block's arrays, the GRD lines it needs and the block being staged scale with its
+        # pixels (≈ 75 bytes each at the peak): 2²³ keeps a whole tile's run under ≈ 850 MB
+        block_rows = min(block_rows, max(align, round(int(block_pixels) / max(width, 1) / align) * align))
         coarse_row_px = height / coarse.shape[0]
         # terrain outside a block can shade or fold onto it: blocks are read with a halo in the
         # range direction, as wide as the relief can reach (heights_range spans it, + margin)
@@ -647,14 +655,14 @@ def process_scene_to_tile(
                             for b, p in enumerate(pols):
                                 n_valid[p] += int(totals[b])
                             n_all_valid += int(totals[-1])
-                            with _timer(timings, "masks"):
+                            with _timer(timings, "masks"):  # GRD flags at the nearest pixel, one pass
+                                sources = []
                                 if config.thermal_noise_removal:
-                                    for p, noise_bit in zip(pols, (NOISE_FIRST, NOISE_SECOND)):
-                                        add_nearest_flags(mask, filtered.flags[p], filtered.window, line, pixel,
-                                                          FLAG_NOISE, noise_bit)
+                                    sources += [(filtered.flags[p], FLAG_NOISE, noise_bit)
+                                                for p, noise_bit in zip(pols, (NOISE_FIRST, NOISE_SECOND))]
                                 if rtc:
-                                    add_nearest_flags(mask, filtered.flags[pols[0]], filtered.window, line, pixel,
-                                                      FLAG_AREA_LOW, RTC_AREA_LOW)
+                                    sources.append((filtered.flags[pols[0]], FLAG_AREA_LOW, RTC_AREA_LOW))
+                                add_nearest_flags_of(mask, sources, filtered.window, line, pixel)
                         if need is None:
                             del tb
                         del line, pixel

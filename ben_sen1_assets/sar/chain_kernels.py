@@ -140,3 +140,11 @@ def finish_mask(block, n_pols, mask, filled, filled_bit, rtc, out, bit_counts):
             for k in range(8):
                 if m & (1 << k):
                     bit_counts[i, k] += 1
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def copy_rows(src, dst):
+    """``dst[...] = src`` (same shape, any strides), rows in parallel."""
+    for i in numba.prange(src.shape[0]):
+        for j in range(src.shape[1]):
+            dst[i, j] = src[i, j]

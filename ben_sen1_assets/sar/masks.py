@@ -183,20 +183,46 @@ def layover_shadow(block: TerrainBlock, direction: tuple[float, float], look_ang
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def _nearest_flags(flags, row_off, col_off, line, pixel, src, bit, out):
-    h, w = flags.shape
+def _nearest_flags(flags_a, lut_a, flags_b, lut_b, row_off, col_off, line, pixel, out):
+    h, w = flags_a.shape
     for i in numba.prange(line.shape[0]):
         for j in range(line.shape[1]):
             r = line[i, j] - row_off
             c = pixel[i, j] - col_off
             if r > -0.5 and c > -0.5 and r < h - 0.5 and c < w - 0.5:
-                if flags[int(np.floor(r + 0.5)), int(np.floor(c + 0.5))] & src:
-                    out[i, j] |= bit
+                rr = int(np.floor(r + 0.5))
+                cc = int(np.floor(c + 0.5))
+                out[i, j] |= lut_a[flags_a[rr, cc]] | lut_b[flags_b[rr, cc]]
 
 
 def add_nearest_flags(out: np.ndarray, flags: np.ndarray, window: Window, line: np.ndarray, pixel: np.ndarray,
                       source_bit: int, bit: int) -> None:
     """Set ``bit`` in ``out`` where the GRD flag array ``flags`` (uint8, of ``window``) has
     ``source_bit`` at the nearest GRD pixel of (line, pixel)."""
-    _nearest_flags(flags, float(window.row_off), float(window.col_off), line, pixel, np.uint8(source_bit),
-                   np.uint8(bit), out)
+    add_nearest_flags_of(out, [(flags, source_bit, bit)], window, line, pixel)
+
+
+def add_nearest_flags_of(out: np.ndarray, sources: list, window: Window, line: np.ndarray, pixel: np.ndarray) -> None:
+    """:func:`add_nearest_flags` for several ``(flags, source_bit, bit)`` at once, from at most two
+    flag arrays of the same ``window`` (e.g. a flag per polarisation): one pass over the block."""
+    arrays: list[np.ndarray] = []
+    luts: list[np.ndarray] = []
+    codes = np.arange(256)
+    for flags, source_bit, bit in sources:
+        k = next((n for n, a in enumerate(arrays) if a is flags), None)
+        if k is None:
+            if len(arrays) == 2:
+                raise ValueError("at most two flag arrays per pass")
+            arrays.append(flags)
+            luts.append(np.zeros(256, np.uint8))
+            k = len(arrays) - 1
+        luts[k][(codes & int(source_bit)) != 0] |= np.uint8(bit)  # flag value → bits it sets
+    if not arrays:
+        return
+    if len(arrays) == 1:
+        arrays.append(arrays[0])
+        luts.append(np.zeros(256, np.uint8))
+    if arrays[0].shape != arrays[1].shape:
+        raise ValueError(f"flag arrays of different shapes {arrays[0].shape}, {arrays[1].shape}")
+    _nearest_flags(arrays[0], luts[0], arrays[1], luts[1], float(window.row_off), float(window.col_off), line, pixel,
+                   out)

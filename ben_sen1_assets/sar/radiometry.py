@@ -175,12 +175,12 @@ def noise_window(noise: NoiseLut, window: Window) -> np.ndarray:
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
-def _calibrate_kernel(dn, a, n, subtract, valid, out):
+def _calibrate_kernel(dn, a, n, subtract, valid, has_valid, out):
     h, w = dn.shape
     for r in numba.prange(h):
         for c in range(w):
             d = np.float64(dn[r, c])
-            if d == 0.0 or not valid[r, c]:
+            if d == 0.0 or (has_valid and not valid[r, c]):
                 out[r, c] = np.nan
                 continue
             p = d * d
@@ -204,8 +204,6 @@ def calibrate(
     if dn.shape != calibration_lut.shape or (noise is not None and noise.shape != dn.shape):
         raise ValueError(f"shape mismatch: dn {dn.shape}, lut {calibration_lut.shape}, noise {None if noise is None else noise.shape}")
     subtract = params.thermal_noise and noise is not None
-    if valid is None:
-        valid = np.ones(dn.shape, np.bool_)
     if out is None:
         out = np.empty(dn.shape, np.float32)
     elif out.shape != dn.shape or out.dtype != np.float32:
@@ -213,7 +211,8 @@ def calibrate(
     _calibrate_kernel(
         np.ascontiguousarray(dn), np.ascontiguousarray(calibration_lut, dtype=np.float32),
         np.ascontiguousarray(noise, dtype=np.float32) if subtract else np.zeros((1, 1), np.float32),
-        subtract, np.ascontiguousarray(valid, dtype=np.bool_), out,
+        subtract, np.ascontiguousarray(valid, dtype=np.bool_) if valid is not None else np.ones((1, 1), np.bool_),
+        valid is not None, out,
     )
     return out
 

@@ -135,3 +135,26 @@ def test_sweep_follows_the_lines_near_to_far_range(direction, representation):
             run_p = min(run_p, pixel[r, j])
     assert np.array_equal(out, expected)
     assert 0 < np.count_nonzero(out & masks.SHADOW) < out.size and np.count_nonzero(out & masks.LAYOVER) > 0
+
+
+def test_nearest_flags_of_several_sources_in_one_pass():
+    """Several (flags, source bit, bit) at once (the chain: noise per polarisation, terrain
+    flattening's mask from the first) set the same bits as one call per source."""
+    rng = np.random.default_rng(9)
+    flags_vv = rng.integers(0, 4, (50, 60)).astype(np.uint8)
+    flags_vh = rng.integers(0, 4, (50, 60)).astype(np.uint8)
+    window = Window(100, 200, 60, 50)
+    line = rng.uniform(195, 255, (30, 40)).astype(np.float32)
+    pixel = rng.uniform(95, 165, (30, 40)).astype(np.float32)
+    line[:3] = np.nan
+    sources = [(flags_vv, 1, masks.NOISE_FIRST), (flags_vh, 1, masks.NOISE_SECOND), (flags_vv, 2, masks.RTC_AREA_LOW)]
+    one = np.full((30, 40), masks.SHADOW, np.uint8)
+    masks.add_nearest_flags_of(one, sources, window, line, pixel)
+    separate = np.full((30, 40), masks.SHADOW, np.uint8)
+    for flags, source_bit, bit in sources:
+        masks.add_nearest_flags(separate, flags, window, line, pixel, source_bit, bit)
+    assert np.array_equal(one, separate)
+    for bit in (masks.NOISE_FIRST, masks.NOISE_SECOND, masks.RTC_AREA_LOW):
+        assert 0 < np.count_nonzero(one & bit) < one.size
+    with pytest.raises(ValueError, match="two flag arrays"):
+        masks.add_nearest_flags_of(one, [*sources, (flags_vv.copy(), 1, 128)], window, line, pixel)
