@@ -225,7 +225,10 @@ class FilteredGrd:
         self.strip_rows = int(strip_rows)
         self.shape = product.annotation(polarisations[0]).shape
         self.edge_trim = uses_edge_trim(self.params, product.manifest.ipf)
-        with warnings.catch_warnings():
+        # uncompressed strips of whole lines: read just the window's columns (GDAL's direct I/O,
+        # decided when a dataset opens; fsspec openers do not support it)
+        direct_io = {"GTIFF_DIRECT_IO": True} if product.measurements_read_by_gdal else {}
+        with warnings.catch_warnings(), rasterio.Env(**direct_io):
             # measurement TIFFs carry GCPs, not a geotransform: rasterio's warning says nothing here
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
             self._datasets = {p: product.open_measurement(p) for p in polarisations}
@@ -588,9 +591,8 @@ def process_scene_to_tile(
         out_transform = grid.transform @ Affine.translation(window.col_off, window.row_off)
         out = output if isinstance(output, UPath) else UPath(os.fspath(output))
         n_bands = len(pols) + 2  # + local incidence angle, mask
-        # GDAL's block cache (default 5 % of RAM) would keep GRD strips read once: bound it; the
-        # measurements (uncompressed strips of whole lines) are read for just the window's columns
-        gdal_env = rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb, GTIFF_DIRECT_IO=True)
+        # GDAL's block cache (default 5 % of RAM) would keep GRD strips read once: bound it
+        gdal_env = rasterio.Env(GDAL_CACHEMAX=gdal_cache_mb)
         gdal_env.__enter__()
         filtered = writer = None
         try:

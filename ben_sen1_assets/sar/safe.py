@@ -175,6 +175,12 @@ class SafeProduct:
         return self._parsed("noise", polarisation, parse_noise)
 
     # -- measurement ------------------------------------------------------------------------
+    @property
+    def measurements_read_by_gdal(self) -> bool:
+        """Whether GDAL reads the measurement TIFFs by itself (a local folder, or a local zip as
+        ``/vsizip/``), not through an fsspec opener (which supports fewer read modes)."""
+        return self._gdal_root is not None
+
     def measurement_path(self, polarisation: str) -> str:
         """Path of the measurement TIFF: a GDAL path for local folders/zips (``/vsizip/…``),
         else the path inside the fsspec filesystem (opened with rasterio's ``opener``)."""

@@ -48,6 +48,7 @@ def test_measurement_window_on_s3(s3, s1b_zip):
     zpath, values = s1b_zip
     product = open_safe(f"s3://products/{zpath.name}", storage_options=s3)
     assert not product.measurement_path("VV").startswith("/vsi")  # read through the fsspec opener
+    assert not product.measurements_read_by_gdal and open_safe(zpath).measurements_read_by_gdal
     dn = product.read_measurement("VV", S1B_ZIP_WINDOW)
     np.testing.assert_array_equal(dn, values)
     a = calibration_window(product.calibration("VV"), S1B_ZIP_WINDOW)
