@@ -154,6 +154,11 @@ class CogWriter:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cog-writer")
         self._pending = self._pool.submit(self._stage_block, block, self._rows == self.shape[0])
 
+    def wait(self) -> None:
+        """Wait until the block handed over last is staged (and released: a producer bounds its
+        memory so); raises its error, if any."""
+        self._wait()
+
     def _wait(self) -> None:
         """Wait for the block being staged; re-raise its error."""
         pending, self._pending = self._pending, None

@@ -14,9 +14,8 @@ How it stays fast and small (DESIGN.md decisions 1, 2):
 1. A coarse pass geocodes the tile window every ~32 px. If no target pixel falls on the GRD image
    the product is skipped with a reason (:attr:`ChainResult.covered` False, nothing written);
    tile row blocks that miss the image are not processed.
-2. The tile window is processed in row blocks (at most ``block_rows``, default 1024, and
-   ``block_pixels``, default 2²³: 768 rows × the width of a whole tile), each read with a halo in
-   the range direction as wide as the relief can shade or fold
+2. The tile window is processed in row blocks (``block_rows``, default 1024 rows × the window
+   width), each read with a halo in the range direction as wide as the relief can shade or fold
    (:mod:`.terrain`). Per block: DEM heights → GRD (line, pixel) of every target pixel (computed
    once, shared by all polarisations and layers; by default tie-point geocoding,
    :mod:`.tiepoints`, ≤ 0.01 px from the per-pixel solve) → the GRD window those need
@@ -459,7 +458,6 @@ def process_scene_to_tile(
     storage_options: dict | None = None,
     dem_store: str | os.PathLike | None = None,
     block_rows: int = 1024,
-    block_pixels: int = 2**23,
     strip_rows: int = 1024,
     gdal_cache_mb: int = 256,
 ) -> ChainResult:
@@ -475,9 +473,9 @@ def process_scene_to_tile(
     - ``config``: the :class:`.config.ProcessingConfig` (default: its defaults).
     - ``dem``: the DEM source; default built from ``config.dem`` (GLO-30 needs ``dem_store``).
     - ``progress``: called with (fraction, message) after each block.
-    - ``block_rows`` (rounded up to a multiple of 4 × ``config.tiepoint_step``), ``block_pixels``
-      (rows × window width, rounded to that multiple), ``strip_rows``, ``gdal_cache_mb`` (GDAL's
-      block cache while reading and encoding): memory/speed knobs that do not change the result.
+    - ``block_rows`` (rounded up to a multiple of 4 × ``config.tiepoint_step``), ``strip_rows``,
+      ``gdal_cache_mb`` (GDAL's block cache while reading and encoding): memory/speed knobs that
+      do not change the result (except ``gamma0_rtc``'s known block-edge defect, see the README).
 
     Returns a :class:`ChainResult`. A product whose image touches no target pixel gives
     ``covered=False`` with a reason, nothing written. Output bands are named by polarisation,
@@ -565,9 +563,6 @@ def process_scene_to_tile(
         # falls on the same pixels, whatever the blocking: results do not depend on it
         align = 4 * step
         block_rows = max(align, int(math.ceil(block_rows / align)) * align)
-        # memory: a block's arrays, the GRD lines it needs and the block being staged scale with its
-        # pixels (≈ 75 bytes each at the peak): 2²³ keeps a whole tile's run under ≈ 850 MB
-        block_rows = min(block_rows, max(align, round(int(block_pixels) / max(width, 1) / align) * align))
         coarse_row_px = height / coarse.shape[0]
         # terrain outside a block can shade or fold onto it: blocks are read with a halo in the
         # range direction, as wide as the relief can reach (heights_range spans it, + margin)
@@ -627,6 +622,8 @@ def process_scene_to_tile(
                             need = grd_extent(line, pixel, shape, margin=1)
                             filled = np.ascontiguousarray(tb.inner(filled))
                         del heights, tb_line, tb_pixel
+                        with _timer(timings, "write"):  # the previous block staged and released
+                            writer.wait()  # before the look angles' array: bounds the peak memory
                         with _timer(timings, "incidence"):
                             _, _, look_cosine = block_angles(tb, ellipsoid=False, lia_out=block[len(pols)],
                                                              look="cosine")
