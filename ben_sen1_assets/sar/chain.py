@@ -1,10 +1,10 @@
 """The whole S1 chain for one (scene, tile) pair: SAFE → σ0/β0/γ0 on the S2 tile grid (COG).
 
 :func:`process_scene_to_tile` runs, for a (window of a) tile grid:
-reader → border noise + thermal noise → calibration → speckle filter → range-Doppler geocoding
-(DEM heights + geoid) → resampling onto the tile grid → [terrain flattening: ``gamma0_rtc``
-divides the resampled β0 by the normalised illuminated area of :mod:`.terrain_flattening`,
-accumulated on the same block's DEM facets] → dB, and writes a Cloud-Optimized GeoTIFF
+reader → border noise + thermal noise → calibration → [terrain flattening: ``gamma0_rtc`` divides
+β0 by the normalised illuminated area of the DEM facets projecting into each GRD pixel,
+:mod:`.terrain_flattening`, :mod:`.rtc_area`] → speckle filter → range-Doppler geocoding
+(DEM heights + geoid) → resampling onto the tile grid → dB, and writes a Cloud-Optimized GeoTIFF
 with one float32 band per polarisation (NaN = no data), then ``local_incidence_angle`` (degrees,
 :mod:`.incidence`) and ``mask`` (uint8 bits of :mod:`.masks`, exact in float32), and the
 provenance tags (``mask_bits`` names the bits).
@@ -74,7 +74,8 @@ from .radiometry import (
 from .safe import SafeProduct, open_safe
 from .terrain import grown_grid, halo_for, range_direction, terrain_block
 from .chain_kernels import copy_rows, finish_mask, grd_extent, resample_block
-from .terrain_flattening import MIN_AREA_FRACTION, normalised_area
+from .rtc_area import GrdAreaSource
+from .terrain_flattening import MIN_AREA_FRACTION
 from .tiepoints import geocode_grid_tiepoints
 
 #: progress callback: (fraction done 0..1, message)
@@ -208,14 +209,14 @@ class FilteredGrd:
     window, reusing the overlap with what it held before and computing the rest in strips.
     ``flags[pol]`` (uint8, same window): bit :data:`FLAG_NOISE` where DN² < N before the filter
     (the calibrated value is negative; kept, unclipped), bit :data:`FLAG_AREA_LOW` where terrain
-    flattening masked the pixel. For ``gamma0_rtc`` the chain hands over the normalised area of
-    the GRD window about to be computed (:meth:`set_area`): β0 is divided by it *before* the
-    speckle filter (as SNAP's Terrain-Flattening → Speckle-Filter), so the filter sees γ0_T, not
-    the terrain's brightness pattern.
+    flattening masked the pixel. For ``gamma0_rtc`` the chain gives an ``area_source``
+    (:class:`.rtc_area.GrdAreaSource`): β0 of each strip is divided by the normalised area of its
+    GRD pixels *before* the speckle filter (as SNAP's Terrain-Flattening → Speckle-Filter), so the
+    filter sees γ0_T, not the terrain's brightness pattern.
     """
 
     def __init__(self, product: SafeProduct, polarisations: tuple[str, ...], config: ProcessingConfig,
-                 timings: dict[str, float], strip_rows: int = 1024):
+                 timings: dict[str, float], strip_rows: int = 1024, area_source=None):
         self.product = product
         self.polarisations = polarisations
         self.params = config.radiometry_params()
@@ -243,7 +244,8 @@ class FilteredGrd:
         self.window: Window | None = None
         self.data: dict[str, np.ndarray] = {}
         self.flags: dict[str, np.ndarray] = {}
-        self.area: tuple[np.ndarray, Window, np.ndarray] | None = None  # (area, its window, floor per column)
+        self.area_source = area_source
+        self._area: tuple | None = None  # (GRD window, its normalised area, floor per column)
         self.read_window: Window | None = None  # union of the GRD windows processed (with halo)
 
     def close(self) -> None:
@@ -255,33 +257,16 @@ class FilteredGrd:
         with _timer(self.timings, "read"):
             return self._datasets[pol].read(1, window=window)
 
-    def set_area(self, area: np.ndarray, window: Window, floor: np.ndarray) -> None:
-        """The normalised illuminated area of the GRD ``window`` (covering what :meth:`plan`
-        said will be computed, with the filter's halo) and, per column of it, the area below
-        which a pixel is masked instead of divided."""
-        self.area = (area, window, floor)
-
-    def plan(self, need: Window) -> Window | None:
-        """The GRD window :meth:`ensure` will hold for ``need`` (None: already held)."""
-        old = self.window
-        if old is not None and _intersect(old, need) is not None and _intersect(old, need) == need:
-            return None
-        if old is None:
-            return need
-        c0 = min(int(old.col_off), int(need.col_off))
-        c1 = max(int(old.col_off + old.width), int(need.col_off + need.width))
-        return Window(c0, int(need.row_off), c1 - c0, int(need.height))
-
     def _flatten(self, values: np.ndarray, window: Window) -> np.ndarray:
-        """γ0_T = β0 / area of ``window`` (in place); NaN where the area is below its floor.
-        Returns the masked pixels (bool)."""
-        area, awin, floor = self.area
-        r, c = int(window.row_off - awin.row_off), int(window.col_off - awin.col_off)
-        h, w = values.shape
-        if r < 0 or c < 0 or r + h > area.shape[0] or c + w > area.shape[1]:
-            raise ChainError(f"terrain flattening: GRD window {window} outside the area window {awin}")
-        a = area[r : r + h, c : c + w]
-        low = ~(a >= floor[None, c : c + w])
+        """γ0_T = β0 / normalised area of ``window`` (in place); NaN where the area is below
+        :data:`MIN_AREA_FRACTION` of flat ground's. Returns the masked pixels (bool)."""
+        key = tuple(int(v) for v in (window.col_off, window.row_off, window.width, window.height))
+        if self._area is None or self._area[0] != key:  # once per strip for all polarisations
+            floor = MIN_AREA_FRACTION * _flat_area(self.product.annotation(self.polarisations[0]), window)
+            self._area = None  # the previous strip's area released first
+            self._area = (key, self.area_source.area(window), floor)
+        _, a, floor = self._area
+        low = ~(a >= floor[None, :])
         with np.errstate(invalid="ignore", divide="ignore"):
             np.divide(values, a, out=values)
         values[low] = np.nan
@@ -327,7 +312,7 @@ class FilteredGrd:
             np.less(cal[inner], 0, out=flags)
         else:
             flags[...] = 0
-        if self.area is not None:
+        if self.area_source is not None:
             with _timer(self.timings, "flattening"):
                 flags[self._flatten(cal, halo_window)[inner]] |= FLAG_AREA_LOW
         with _timer(self.timings, "speckle"):
@@ -391,14 +376,6 @@ class FilteredGrd:
         self.data = arrays  # the old arrays are released here
         self.flags = flags
         self.window = new
-
-
-def _grow(window: Window, halo: int, shape: tuple[int, int]) -> Window:
-    """``window`` grown by ``halo`` on every side, clipped to an image of ``shape``."""
-    r0, c0 = max(int(window.row_off) - halo, 0), max(int(window.col_off) - halo, 0)
-    r1 = min(int(window.row_off + window.height) + halo, shape[0])
-    c1 = min(int(window.col_off + window.width) + halo, shape[1])
-    return Window(c0, r0, c1 - c0, r1 - r0)
 
 
 def _flat_area(annotation, window: Window) -> np.ndarray:
@@ -591,7 +568,11 @@ def process_scene_to_tile(
         gdal_env.__enter__()
         filtered = writer = None
         try:
-            filtered = FilteredGrd(prod, pols, config, timings, strip_rows=strip_rows)
+            area_source = None
+            if rtc:  # the normalised area of each GRD strip, from the facets projecting into it
+                area_source = GrdAreaSource(geometry, dem, grid, window, halo, geocode, config.geodesy_step, cl, cp,
+                                            coarse_row_px, width / coarse.shape[1])
+            filtered = FilteredGrd(prod, pols, config, timings, strip_rows=strip_rows, area_source=area_source)
             writer = CogWriter(out, height, width, n_bands, np.float32, grid.crs.to_wkt(), out_transform,
                                band_names=(*pols, LIA_BAND, MASK_BAND), tags=tags, gdal_cache_mb=gdal_cache_mb,
                                categorical=(n_bands - 1,))
@@ -633,14 +614,6 @@ def process_scene_to_tile(
                         if need is None:
                             block[: len(pols)] = np.nan
                         else:
-                            target = filtered.plan(need)
-                            if rtc and target is not None:
-                                # the normalised area of the GRD pixels about to be calibrated (with
-                                # the filter's halo): β0 is flattened before the speckle filter
-                                with _timer(timings, "flattening"):
-                                    awin = _grow(target, filtered.speckle.halo, shape)
-                                    filtered.set_area(normalised_area(tb, awin), awin,
-                                                      MIN_AREA_FRACTION * _flat_area(ann, awin))
                             del tb
                             filtered.ensure(need)
                             counts = np.empty((bh, len(pols) + 1), np.int64)

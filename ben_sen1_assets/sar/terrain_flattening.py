@@ -215,9 +215,15 @@ def _splat(contrib, line, pixel, row_lines, row_off, col_off, bands, acc):
                                     acc[rr, cc] += wsub * wr * wc
 
 
-def normalised_area(block: TerrainBlock, window: Window) -> np.ndarray:
+def normalised_area(block: TerrainBlock, window: Window, acc: np.ndarray | None = None,
+                    cells: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """The normalised illuminated area A_γ/A_β (float32) of the GRD pixels of ``window``,
-    accumulated from every facet of the block and its halo (see the module docstring)."""
+    accumulated from every facet of the block and its halo (see the module docstring).
+
+    ``acc`` (float64, the window's shape): add the facets' area into it instead (returned as
+    is); ``cells`` = (row0, row1, col0, col1): only the facets (cells between pixel centres,
+    indexed like the grown grid's pixels) in those half-open ranges count. Together they sum a
+    GRD window's area over blocks that share pixels, each facet once (:mod:`.rtc_area`)."""
     geo = block.geometry
     heights = np.ascontiguousarray(block.heights, dtype=np.float32)
     line = np.ascontiguousarray(block.line, dtype=np.float32)
@@ -230,12 +236,20 @@ def normalised_area(block: TerrainBlock, window: Window) -> np.ndarray:
             geo.range_pixel_spacing, max(1, min(H - 1, 4 * numba.get_num_threads())),
             np.array([window.row_off, window.row_off + window.height - 1, window.col_off,
                       window.col_off + window.width - 1], np.float64), contrib, row_lines)
+    if cells is not None:  # facets owned by another block: no contribution
+        r0, r1, c0, c1 = (max(int(v), 0) for v in cells)
+        contrib[:r0] = 0.0
+        contrib[r1:] = 0.0
+        contrib[:, :c0] = 0.0
+        contrib[:, c1:] = 0.0
     ah, aw = int(window.height), int(window.width)
-    acc = np.zeros((ah, aw), np.float64)
+    out = np.zeros((ah, aw), np.float64) if acc is None else acc
+    if out.shape != (ah, aw) or out.dtype != np.float64:
+        raise ValueError(f"acc must be float64 of the window's shape {(ah, aw)}, not {out.dtype} {out.shape}")
     n = max(1, min(ah, 2 * numba.get_num_threads()))
     bands = np.linspace(0, ah, n + 1).round().astype(np.int64)
-    _splat(contrib, line, pixel, row_lines, float(window.row_off), float(window.col_off), bands, acc)
-    return acc.astype(np.float32)
+    _splat(contrib, line, pixel, row_lines, float(window.row_off), float(window.col_off), bands, out)
+    return out if acc is not None else out.astype(np.float32)
 
 
 def flatten(beta0: np.ndarray, area: np.ndarray, ellipsoid_incidence_deg: np.ndarray,

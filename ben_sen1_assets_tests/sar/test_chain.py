@@ -143,6 +143,44 @@ def test_any_blocking_gives_the_same_bits(rome_a, default_run, tmp_path):
         assert np.array_equal(one, other, equal_nan=True), rows
 
 
+def test_gamma0_rtc_on_flat_ground_whatever_the_blocking(rome_a, tmp_path):
+    """Terrain flattening on flat ground (a constant height): the normalised area of every GRD
+    pixel is cot θ_e, so γ0_T = β0·tan θ_e = σ0 / cos θ_e at every pixel and nothing is masked as
+    ``rtc_area_low`` — also with blocks and strips of 128 rows, whose GRD lines run obliquely
+    across several blocks (a strip's area gathers the facets of every block projecting into it;
+    a block's own facets left stripes of masked pixels along its oblique edges).
+
+    Tolerances: per pixel 1 % (the facets' sharing among GRD pixels leaves ≤ 0.8 %, see
+    test_terrain_flattening; the local incidence angle stands for θ_e to 0.01°), the mean 0.2 %
+    (σ0's calibration LUT takes sin θ from the annotation, not at the DEM's height: 0.1 % here);
+    the two blockings agree to 0.1 % per pixel (0.004 dB: the tie-point geocoding of other
+    blocks moves a facet by ≤ 0.01 px)."""
+    config = ProcessingConfig(dem=DemConfig.constant(98.6), thermal_noise_removal=False,
+                              speckle_filter=SpeckleFilter("none"), resampling="nearest", output_scale="linear")
+    runs = {}
+    for name, calibration, kw in (("sigma0", "sigma0", {}), ("rtc", "gamma0_rtc", {}),
+                                  ("rtc_small", "gamma0_rtc", {"block_rows": 128, "strip_rows": 128})):
+        out = tmp_path / f"{name}.tif"
+        result = process_scene_to_tile(rome_a, ENTRY.tile, out, window=WINDOW,
+                                       config=config.replace(calibration=calibration), **kw)
+        with rasterio.open(out) as ds:
+            runs[name] = result, ds.read()
+    _, sigma0 = runs["sigma0"]
+    valid = np.isfinite(sigma0[0]) & (sigma0[0] > 0)
+    assert valid.mean() > MIN_VALID_FRACTION
+    for name in ("rtc", "rtc_small"):
+        result, rtc = runs[name]
+        assert result.mask_fractions["rtc_area_low"] == 0.0, name
+        assert not (rtc[3].astype(np.uint8) & masks.RTC_AREA_LOW).any(), name
+        assert np.array_equal(np.isnan(rtc[:2]), np.isnan(sigma0[:2])), name
+        ratio = (rtc[0] * np.cos(np.radians(rtc[2])) / sigma0[0])[valid]
+        assert np.abs(ratio - 1).max() < 0.01 and abs(ratio.mean() - 1) < 2e-3, (name, np.abs(ratio - 1).max(),
+                                                                                 ratio.mean())
+    small, default = runs["rtc_small"][1][:2], runs["rtc"][1][:2]
+    both = np.isfinite(default)
+    assert np.abs(small[both] / default[both] - 1).max() < 1e-3
+
+
 def test_db_vs_linear(rome_a, default_run, tmp_path):
     _, path = default_run
     db = _read(path)[0][:2]
