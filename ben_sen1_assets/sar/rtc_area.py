@@ -74,7 +74,6 @@ class GrdAreaSource:
         self.node_rows = (np.arange(self.line.shape[0]) - self.kr + 0.5) * self.row_px - 0.5
         self.node_cols = (np.arange(self.line.shape[1]) - self.kc + 0.5) * self.col_px - 0.5
         self.slab_cols = int(slab_cols)
-        self.blocks = 0  # slabs geocoded (for the benchmark's account)
 
     def _rows_reaching(self, cols: tuple[int, int], grd: Window) -> tuple[int, int] | None:
         """Window rows [r0, r1] whose pixels in window columns ``cols`` may project into ``grd``
@@ -128,5 +127,4 @@ class GrdAreaSource:
             # grown-grid index of window row r: r - (cr0 - gr)
             normalised_area(block, grd, acc=acc,
                             cells=(r0 - cr0 + gr, r1 - cr0 + gr, a - cc0 + gc, b - cc0 + gc))
-            self.blocks += 1
         return acc.astype(np.float32)
