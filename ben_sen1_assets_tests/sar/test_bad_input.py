@@ -69,6 +69,35 @@ def test_malformed_xml(safe_copy):
         open_safe(safe_copy).annotation("VV")
 
 
+def _with_doctype(ann, entities: str, field: str, value: str) -> None:
+    head, body = ann.read_text().split("<product>", 1)
+    body = body.replace(f"<{field}>", f"<{field}>{value}", 1)
+    ann.write_text(f"{head}<!DOCTYPE product [{entities}]><product>{body}")
+
+
+def test_xml_external_entity_is_not_read(safe_copy, tmp_path):
+    """A hostile annotation whose mode is an external entity naming a local file: the file is not
+    read (its text, a valid mode, never reaches the field); the field reads as empty, an error
+    naming the file and the field."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("IW")
+    ann = next((safe_copy / "annotation").glob("s1a-iw-grd-vv-*.xml"))
+    text = ann.read_text()
+    ann.write_text(text.replace("<mode>IW</mode>", "<mode></mode>", 1))
+    _with_doctype(ann, f'<!ENTITY leak SYSTEM "{secret.as_uri()}">', "mode", "&leak;")
+    with pytest.raises(SafeFormatError, match=rf"{ann.name}: element 'mode' under <adsHeader> is empty"):
+        open_safe(safe_copy).annotation("VV")
+
+
+def test_xml_entity_bomb_is_refused(safe_copy):
+    """An entity bomb (10⁸ expansions) in an annotation: refused by the parser, not expanded."""
+    ann = next((safe_copy / "annotation").glob("s1a-iw-grd-vv-*.xml"))
+    bomb = '<!ENTITY l0 "lol">' + "".join(f'<!ENTITY l{k} "{f"&l{k - 1};" * 10}">' for k in range(1, 9))
+    _with_doctype(ann, bomb, "swath", "&l8;")
+    with pytest.raises(SafeFormatError, match=rf"{ann.name}: malformed XML \(.*amplification"):
+        open_safe(safe_copy).annotation("VV")
+
+
 def test_missing_field(safe_copy):
     ann = next((safe_copy / "annotation").glob("s1a-iw-grd-vv-*.xml"))
     text = ann.read_text()
