@@ -7,6 +7,7 @@ import numba
 import numpy as np
 from rasterio.windows import Window
 
+from .geocoding import grd_cell, grd_sample
 from .masks import NO_DATA, RTC_AREA_LOW
 
 
@@ -25,34 +26,10 @@ def resample_block(srcs, row_off, col_off, line, pixel, bilinear, db, floor_mode
         for b in range(nb + 1):
             counts[i, b] = 0
         for j in range(line.shape[1]):
-            r = line[i, j] - row_off
-            c = pixel[i, j] - col_off
-            inside = False
-            r0 = c0 = r1 = c1 = 0
-            fr = fc = 0.0
-            if bilinear:
-                if r >= 0.0 and c >= 0.0 and r <= h - 1 and c <= w - 1:
-                    inside = True
-                    r0 = min(int(r), h - 2) if h > 1 else 0
-                    c0 = min(int(c), w - 2) if w > 1 else 0
-                    fr = r - r0
-                    fc = c - c0
-                    r1 = min(r0 + 1, h - 1)
-                    c1 = min(c0 + 1, w - 1)
-            elif r > -0.5 and c > -0.5 and r < h - 0.5 and c < w - 0.5:
-                inside = True
-                r0 = int(np.floor(r + 0.5))
-                c0 = int(np.floor(c + 0.5))
+            inside, r0, c0, r1, c1, fr, fc = grd_cell(line[i, j] - row_off, pixel[i, j] - col_off, h, w, bilinear)
             n_finite = 0
             for b in range(nb):
-                src = srcs[b]
-                v = np.nan
-                if inside:
-                    if bilinear:
-                        v = ((1.0 - fr) * ((1.0 - fc) * src[r0, c0] + fc * src[r0, c1])
-                             + fr * ((1.0 - fc) * src[r1, c0] + fc * src[r1, c1]))
-                    else:
-                        v = src[r0, c0]
+                v = grd_sample(srcs[b], bilinear, r0, c0, r1, c1, fr, fc) if inside else np.nan
                 x = np.float32(v)
                 if db:
                     if x != x:

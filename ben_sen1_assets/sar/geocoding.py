@@ -385,28 +385,38 @@ def grd_window_for(
     return Window(p0, l0, p1 - p0, l1 - l0)
 
 
+@numba.njit(inline="always", nogil=True)
+def grd_cell(r, c, h, w, bilinear):
+    """Where the fractional (row ``r``, column ``c``) of an ``h`` × ``w`` GRD window samples it:
+    (inside, r0, c0, r1, c1, fr, fc). Bilinear: the four pixel centres around it and its weights
+    (inside the pixel-centre hull only); nearest: the pixel (r0, c0) it falls on. The one rule of
+    every resampling kernel (:func:`_resample`, :func:`.chain_kernels.resample_block`)."""
+    if bilinear:
+        if r >= 0.0 and c >= 0.0 and r <= h - 1 and c <= w - 1:
+            r0 = min(int(r), h - 2) if h > 1 else 0
+            c0 = min(int(c), w - 2) if w > 1 else 0
+            return True, r0, c0, min(r0 + 1, h - 1), min(c0 + 1, w - 1), r - r0, c - c0
+    elif r > -0.5 and c > -0.5 and r < h - 0.5 and c < w - 0.5:
+        return True, int(np.floor(r + 0.5)), int(np.floor(c + 0.5)), 0, 0, 0.0, 0.0
+    return False, 0, 0, 0, 0, 0.0, 0.0
+
+
+@numba.njit(inline="always", nogil=True)
+def grd_sample(src, bilinear, r0, c0, r1, c1, fr, fc):
+    """The value of ``src`` at a cell from :func:`grd_cell` (bilinear: NaN if a neighbour is)."""
+    if bilinear:
+        return ((1.0 - fr) * ((1.0 - fc) * src[r0, c0] + fc * src[r0, c1])
+                + fr * ((1.0 - fc) * src[r1, c0] + fc * src[r1, c1]))
+    return src[r0, c0]
+
+
 @numba.njit(cache=True, parallel=True, nogil=True)
 def _resample(src, row_off, col_off, line, pixel, bilinear, out):
     h, w = src.shape
     for i in numba.prange(line.shape[0]):
         for j in range(line.shape[1]):
-            r = line[i, j] - row_off
-            c = pixel[i, j] - col_off
-            v = np.nan
-            if bilinear:
-                if r >= 0.0 and c >= 0.0 and r <= h - 1 and c <= w - 1:
-                    r0 = min(int(r), h - 2) if h > 1 else 0
-                    c0 = min(int(c), w - 2) if w > 1 else 0
-                    fr = r - r0
-                    fc = c - c0
-                    r1 = min(r0 + 1, h - 1)
-                    c1 = min(c0 + 1, w - 1)
-                    v = ((1.0 - fr) * ((1.0 - fc) * src[r0, c0] + fc * src[r0, c1])
-                         + fr * ((1.0 - fc) * src[r1, c0] + fc * src[r1, c1]))
-            else:
-                if r > -0.5 and c > -0.5 and r < h - 0.5 and c < w - 0.5:
-                    v = src[int(np.floor(r + 0.5)), int(np.floor(c + 0.5))]
-            out[i, j] = v
+            inside, r0, c0, r1, c1, fr, fc = grd_cell(line[i, j] - row_off, pixel[i, j] - col_off, h, w, bilinear)
+            out[i, j] = grd_sample(src, bilinear, r0, c0, r1, c1, fr, fc) if inside else np.nan
 
 
 def resample_grd(
