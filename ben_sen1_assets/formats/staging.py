@@ -6,7 +6,9 @@ hidden siblings of outputs being published (``.<name>.~<host>~<pid>~<random>.tmp
 :func:`temp_sibling`). A process killed with ``kill -9`` cannot clean up; the next one that
 stages there does (:func:`sweep`): entries whose owner process is gone from this host, and
 entries of any host untouched for :data:`MAX_AGE_S`, are removed. Entries of live processes are
-never touched.
+never touched. Beside outputs, the next writer of *any* output of the same folder sweeps the
+hidden siblings of all of them (a killed tile's leftovers do not wait for that tile's rerun);
+only names of exactly our form are considered there, never another program's hidden files.
 """
 
 from __future__ import annotations
@@ -70,13 +72,20 @@ def is_stale(path: Path, now: float | None = None) -> bool:
     return not process_alive(pid, min(st.st_ctime, st.st_mtime))
 
 
-def sweep(folder: str | os.PathLike, pattern: str) -> list[Path]:
-    """Remove the stale entries of ``folder`` matching the glob ``pattern``; returns them."""
+#: the hidden sibling of an output, as :func:`temp_sibling` names it
+_SIBLING = re.compile(r"\..+\.~[A-Za-z0-9-]+~\d+~[0-9a-f]{12}\.(tmp.*|old|stage)")
+
+
+def sweep(folder: str | os.PathLike, pattern: str, name: re.Pattern | None = None) -> list[Path]:
+    """Remove the stale entries of ``folder`` matching the glob ``pattern`` (and, if given, whose
+    whole name matches ``name``); returns them."""
     removed = []
     folder = Path(folder)
     if not folder.is_dir():
         return removed
     for entry in folder.glob(pattern):
+        if name is not None and not name.fullmatch(entry.name):
+            continue
         if not is_stale(entry):
             continue
         try:
@@ -101,7 +110,8 @@ def new_dir(what: str) -> Path:
 
 def temp_sibling(final: Path, kind: str = "tmp", suffix: str = "") -> Path:
     """A hidden temporary name beside ``final`` (same file system: ``os.replace`` is atomic),
-    after sweeping the stale ones of the same name."""
+    after sweeping the stale ones of the same name and those of the folder's other outputs."""
     for kind_pattern in ("tmp*", "old", "stage"):
         sweep(final.parent, f".{glob.escape(final.name)}.~*.{kind_pattern}")
+    sweep(final.parent, ".*.~*", name=_SIBLING)
     return final.with_name(f".{final.name}.{owner()}{uuid.uuid4().hex[:12]}.{kind}{suffix}")

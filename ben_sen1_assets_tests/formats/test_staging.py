@@ -90,3 +90,26 @@ def test_atomic_directory_sweeps_a_killed_writers_tmp_and_old(tmp_path):
         tmp.mkdir()
         (tmp / "zarr.json").write_text("{}")
     assert sorted(p.name for p in final.parent.iterdir()) == [final.name]
+
+
+def test_publishing_one_output_sweeps_the_killed_leftovers_of_the_others(tmp_path):
+    """A writer killed while publishing 31TEL leaves hidden siblings; the next publication of any
+    output of that folder (here 33TTG) removes them. A live process's, another host's recent one
+    and hidden files of other programs stay."""
+    folder = tmp_path / "patches"
+    folder.mkdir()
+    host = staging._host()
+    dead = [folder / f".31TEL_20210809.zarr.~{host}~999999999~0123456789ab.{kind}" for kind in ("tmp", "old")]
+    dead.append(folder / f".31TEL_20210809.tif.~{host}~999999999~0123456789ab.tmp.tif")
+    kept = [folder / f".32TQM_20211211.zarr.~{host}~{os.getppid()}~0123456789ab.tmp",  # live
+            folder / ".33UUP_20210817.zarr.~elsewhere~123~0123456789ab.old",  # another host, recent
+            folder / ".editor.swp.~backup.old", folder / ".DS_Store"]  # not ours
+    for p in dead[:2] + kept[:2]:
+        p.mkdir()
+    for p in dead[2:] + kept[2:]:
+        p.write_bytes(b"x")
+    with atomic_directory(UPath(folder / "33TTG_20211211.zarr")) as tmp:
+        tmp.mkdir()
+        (tmp / "zarr.json").write_text("{}")
+    assert not any(p.exists() for p in dead)
+    assert all(p.exists() for p in kept)
