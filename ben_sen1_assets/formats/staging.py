@@ -13,7 +13,6 @@ only names of exactly our form are considered there, never another program's hid
 
 from __future__ import annotations
 
-import glob
 import os
 import re
 import shutil
@@ -111,7 +110,8 @@ def new_dir(what: str) -> Path:
 def temp_sibling(final: Path, kind: str = "tmp", suffix: str = "") -> Path:
     """A hidden temporary name beside ``final`` (same file system: ``os.replace`` is atomic),
     after sweeping the stale ones of the same name and those of the folder's other outputs."""
-    for kind_pattern in ("tmp*", "old", "stage"):
-        sweep(final.parent, f".{glob.escape(final.name)}.~*.{kind_pattern}")
-    sweep(final.parent, ".*.~*", name=_SIBLING)
+    # one listing of the folder: this output's siblings by their loose form (an owner, then a
+    # kind), the other outputs' only by the exact form (never another program's hidden files)
+    same = re.escape(f".{final.name}.~") + r".*\.(?:tmp.*|old|stage)"
+    sweep(final.parent, ".*", name=re.compile(f"(?:{same})|(?:{_SIBLING.pattern})"))
     return final.with_name(f".{final.name}.{owner()}{uuid.uuid4().hex[:12]}.{kind}{suffix}")
