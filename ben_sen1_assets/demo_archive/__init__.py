@@ -8,8 +8,8 @@ See ``scenes`` (products, terrain), ``placement`` (where and how bright: the cha
 model inverted, an area model of the brightness), ``backscatter`` (σ0 model, speckle, DN),
 ``geometry`` (the annotation's geolocation grid, for cropping metadata; terrain rasters), ``metadata_edit`` (crop/time shift), ``safe_writer`` (TIFF, manifest, zip).
 
->>> paths = build_demo_archive("/tmp/archive")           # small windows, cached by a stamp
->>> python -m ben_sen1_assets.demo_archive --folder /tmp/archive [--full-size]
+In Python, ``paths = build_demo_archive("demo_archive")`` (small windows, cached by a stamp); from
+a shell, ``python -m ben_sen1_assets.demo_archive --folder demo_archive [--full-size]``.
 """
 
 from ben_sen1_assets._lazy import lazy_exports
