@@ -53,6 +53,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -281,7 +282,8 @@ def compare_reference(out: str, reference: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--work", default="/tmp/bench_chain")
+    parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "bench_chain"),
+                        help="folder of the inputs built once and kept between runs (default: bench_chain in the temporary folder, TMPDIR)")
     parser.add_argument("--sarsen-region", type=int, default=1024)
     parser.add_argument("--skip-sarsen", action="store_true")
     parser.add_argument("--child", choices=["ours", "sarsen"])

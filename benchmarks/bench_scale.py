@@ -37,6 +37,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -188,7 +189,8 @@ def estimate(result: dict) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--work", default="/tmp/bench_scale")
+    parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "bench_scale"),
+                        help="folder of the inputs built once and kept between runs (default: bench_scale in the temporary folder, TMPDIR)")
     parser.add_argument("--executors", nargs="+", default=["multiprocess", "dask"])
     parser.add_argument("--products", nargs="+", default=list(PRODUCTS))
     parser.add_argument("--child")
