@@ -79,9 +79,23 @@ def write_cog(source: Raster | Path, path: UPath) -> None:
 
 
 def is_cog(path: Path) -> bool:
-    """True if GDAL says the file has the COG layout (IFDs and overviews before the data)."""
+    """True if the file has the COG layout: tiled, every IFD before any data, each overview's data
+    before that of the level above it. GDAL says so (``LAYOUT=COG``) for what its COG driver wrote;
+    the band-interleaved files of :class:`.cog_writer.CogWriter` are checked from the offsets
+    GDAL reports, as GDAL's COG validation does."""
     with rasterio.open(path) as src:
-        return src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        if src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG":
+            return True
+        if not src.profile.get("tiled"):
+            return False
+        levels = [None, *range(len(src.overviews(1)))]
+        ifds = [int(src.get_tag_item("IFD_OFFSET", "TIFF", bidx=1, ovr=o)) for o in levels]
+        # first block of each band, per level (full resolution first)
+        data = [[int(src.get_tag_item("BLOCK_OFFSET_0_0", "TIFF", bidx=b, ovr=o) or 0) for b in src.indexes]
+                for o in levels]
+    starts = [min(d) for d in data]
+    return (ifds == sorted(ifds) and max(ifds) < min(starts) and 0 not in (v for d in data for v in d)
+            and all(starts[k + 1] < starts[k] for k in range(len(starts) - 1)))
 
 
 def open_raster(path: UPath | str) -> rasterio.DatasetReader:

@@ -1,4 +1,5 @@
-"""COG writing: GDAL's COG driver layout, plain GeoTIFFs converted, finished COGs copied as they are."""
+"""COG writing: the COG layout (GDAL's COG driver; band-interleaved for several float bands),
+plain GeoTIFFs converted, finished COGs copied as they are."""
 
 import time
 from pathlib import Path
@@ -38,6 +39,22 @@ def test_plain_geotiff_is_converted_and_cog_is_copied(tmp_path: Path) -> None:
     assert (tmp_path / "copied.tif").read_bytes() == (tmp_path / "converted.tif").read_bytes()
 
 
+def test_is_cog_checks_the_layout_of_a_band_interleaved_file(tmp_path: Path) -> None:
+    """A tiled, band-interleaved GeoTIFF with overviews is not a COG when its overviews come after
+    the data (GDAL appends them to the file); rio-cogeo's validator (peer) agrees both ways."""
+    from rasterio.enums import Resampling
+    from rio_cogeo.cogeo import cog_validate
+
+    appended = tmp_path / "appended.tif"
+    with rasterio.open(appended, "w", driver="GTiff", width=1100, height=1100, count=2, dtype="float32",
+                       crs="EPSG:32633", transform=TRANSFORM, tiled=True, interleave="band", compress="zstd") as dst:
+        dst.write(_speckled((2, 1100, 1100)))
+        dst.build_overviews([2, 4], Resampling.average)
+    assert not is_cog(appended) and not cog_validate(str(appended), strict=True)[0]
+    write_cog(read_raster(appended), UPath(tmp_path / "cog.tif"))
+    assert is_cog(tmp_path / "cog.tif") and cog_validate(str(tmp_path / "cog.tif"), strict=True)[0]
+
+
 # ------------------------------------------------------------------ CogWriter (written once)
 
 def _speckled(shape, seed=3) -> np.ndarray:
@@ -71,7 +88,10 @@ def test_cog_writer_output_is_a_valid_cog(tmp_path: Path) -> None:
         assert src.descriptions == ("VV", "VH") and src.tags()["a"] == "1" and src.tags()["b"] == "2"
         assert src.crs.to_epsg() == 32632 and src.transform == TRANSFORM
         structure = src.tags(ns="IMAGE_STRUCTURE")
-        assert structure["LAYOUT"] == "COG" and structure["COMPRESSION"] == "ZSTD" and structure["PREDICTOR"] == "3"
+        # several float bands: band-interleaved (GDAL 3.10 writes its LAYOUT=COG hint for pixel
+        # interleave only: the layout is what cog_validate checked above, and is_cog below)
+        assert structure["INTERLEAVE"] == "BAND" and structure["COMPRESSION"] == "ZSTD" and structure["PREDICTOR"] == "3"
+        assert is_cog(tmp_path / "c.tif")
         assert src.block_shapes == [(512, 512)] * 2
         assert src.overviews(1) == [2, 4]  # 1301 → 651 → 326 px
     assert not list(tmp_path.glob(".*"))  # no staging file left beside the output

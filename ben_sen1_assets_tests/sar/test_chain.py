@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.resources
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from rasterio.windows import Window
 from scipy.interpolate import RegularGridInterpolator
 
 from ben_sen1_assets.demo_archive import BackscatterModel, build_product, demo_products
+from ben_sen1_assets.formats.cog import is_cog
 from ben_sen1_assets.grid import tile_grid
 from ben_sen1_assets.grid.catalog import load_demo_catalog
 from ben_sen1_assets.sar import masks, open_safe
@@ -67,7 +69,7 @@ def test_cog_on_the_tile_grid_window(default_run):
     result, path = default_run
     data, profile, tags, descriptions, structure, overviews = _read(path)
     assert result.covered and result.output == path
-    assert structure.get("LAYOUT") == "COG"
+    assert structure.get("INTERLEAVE") == "BAND" and is_cog(Path(path))  # each band's tiles apart
     from rio_cogeo.cogeo import cog_validate
 
     valid, errors, warnings = cog_validate(path, strict=True)
