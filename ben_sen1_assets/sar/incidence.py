@@ -22,39 +22,44 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .terrain import TerrainBlock, ecef_row, node_interp3
+from .terrain import TerrainBlock, ecef_row_cells, node_row_cells, subgrid_columns
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
 def _geometry_kernel(heights, und, p0, nrm, sensor, step, r0, c0, h, w, nchunks, out_psi, cosine, out_lia,
                      ellipsoid, out_ell):
-    """Per row chunk, with the ECEF positions of three rows at a time: the off-nadir look angle of
-    every pixel (radians, float32; or if ``cosine`` its cosine clamped to [-1, 1], float64, the
-    arccos left to :mod:`.masks`' shadow test, which rarely needs it) and, for the block's
-    pixels, the local and (if ``ellipsoid``) the ellipsoid incidence angles (degrees)."""
+    """Per row chunk, with the ECEF positions of three rows at a time and the sensor positions of
+    the current row (components first, built cell by cell of the sub-grid): the off-nadir look
+    angle of every pixel (radians, float32; or if ``cosine`` its cosine clamped to [-1, 1],
+    float64, the arccos left to :mod:`.masks`' shadow test, which rarely needs it) and, for the
+    block's pixels, the local and (if ``ellipsoid``) the ellipsoid incidence angles (degrees)."""
     H, W = heights.shape
+    frac, starts = subgrid_columns(W, step)
     for k in numba.prange(nchunks):
         a = k * H // nchunks
         b = (k + 1) * H // nchunks
         if a >= b:
             continue
-        rows = np.full((3, W, 3), np.nan)  # rows i-1, i, i+1 at slots (i-1)%3, i%3, (i+1)%3
+        rows = np.full((3, 3, W), np.nan)  # rows i-1, i, i+1 at slots (i-1)%3, i%3, (i+1)%3
         if a >= 1:
-            ecef_row(a - 1, heights, und, p0, nrm, step, rows[(a - 1) % 3])
-        ecef_row(a, heights, und, p0, nrm, step, rows[a % 3])
-        p = np.empty(3)
-        up = np.empty(3)
+            ecef_row_cells(a - 1, heights, und, p0, nrm, step, frac, starts, rows[(a - 1) % 3])
+        ecef_row_cells(a, heights, und, p0, nrm, step, frac, starts, rows[a % 3])
+        sen = np.empty((3, W))  # the sensor at each pixel's zero-Doppler time, row i
+        up = np.empty((3, W) if ellipsoid else (3, 1))  # the ellipsoid normal, row i
         for i in range(a, b):
             nxt = rows[(i + 1) % 3]
             if i + 1 < H:
-                ecef_row(i + 1, heights, und, p0, nrm, step, nxt)
+                ecef_row_cells(i + 1, heights, und, p0, nrm, step, frac, starts, nxt)
             else:
                 nxt[:, :] = np.nan
             cur = rows[i % 3]
             prev = rows[(i - 1) % 3] if i >= 1 else rows[(i + 2) % 3]  # unused at i = 0 (NaN)
             inner = r0 <= i < r0 + h
+            node_row_cells(i, sensor, step, frac, starts, sen)
+            if inner and ellipsoid:
+                node_row_cells(i, nrm, step, frac, starts, up)
             for j in range(W):
-                x0 = cur[j, 0]
+                x0 = cur[0, j]
                 if not np.isfinite(x0):
                     out_psi[i, j] = np.nan
                     if inner and c0 <= j < c0 + w:
@@ -62,15 +67,15 @@ def _geometry_kernel(heights, und, p0, nrm, sensor, step, r0, c0, h, w, nchunks,
                         if ellipsoid:
                             out_ell[i - r0, j - c0] = np.nan
                     continue
-                x1 = cur[j, 1]
-                x2 = cur[j, 2]
-                node_interp3(float(i), float(j), sensor, step, p)
-                s0 = p[0] - x0
-                s1 = p[1] - x1
-                s2 = p[2] - x2
+                px = sen[0, j]
+                py = sen[1, j]
+                pz = sen[2, j]
+                s0 = px - x0
+                s1 = py - cur[1, j]
+                s2 = pz - cur[2, j]
                 rs = np.sqrt(s0 * s0 + s1 * s1 + s2 * s2)
-                rp = np.sqrt(p[0] * p[0] + p[1] * p[1] + p[2] * p[2])
-                c = (s0 * p[0] + s1 * p[1] + s2 * p[2]) / (rs * rp)  # (P − X)·P: angle from nadir
+                rp = np.sqrt(px * px + py * py + pz * pz)
+                c = (s0 * px + s1 * py + s2 * pz) / (rs * rp)  # (P − X)·P: angle from nadir
                 if cosine:
                     out_psi[i, j] = min(max(c, -1.0), 1.0)
                 else:
@@ -78,21 +83,21 @@ def _geometry_kernel(heights, und, p0, nrm, sensor, step, r0, c0, h, w, nchunks,
                 if not (inner and c0 <= j < c0 + w):
                     continue
                 # terrain normal: central differences, one-sided where a neighbour has no height
-                ja = j + 1 if j + 1 < W and np.isfinite(cur[j + 1, 0]) else j
-                jb = j - 1 if j >= 1 and np.isfinite(cur[j - 1, 0]) else j
-                north = prev if i >= 1 and np.isfinite(prev[j, 0]) else cur
-                south = nxt if i + 1 < H and np.isfinite(nxt[j, 0]) else cur
+                ja = j + 1 if j + 1 < W and np.isfinite(cur[0, j + 1]) else j
+                jb = j - 1 if j >= 1 and np.isfinite(cur[0, j - 1]) else j
+                north = prev if i >= 1 and np.isfinite(prev[0, j]) else cur
+                south = nxt if i + 1 < H and np.isfinite(nxt[0, j]) else cur
                 if ja == jb or north is south:
                     out_lia[i - r0, j - c0] = np.nan
                     if ellipsoid:
                         out_ell[i - r0, j - c0] = np.nan
                     continue
-                de0 = cur[ja, 0] - cur[jb, 0]
-                de1 = cur[ja, 1] - cur[jb, 1]
-                de2 = cur[ja, 2] - cur[jb, 2]
-                dn0 = north[j, 0] - south[j, 0]
-                dn1 = north[j, 1] - south[j, 1]
-                dn2 = north[j, 2] - south[j, 2]
+                de0 = cur[0, ja] - cur[0, jb]
+                de1 = cur[1, ja] - cur[1, jb]
+                de2 = cur[2, ja] - cur[2, jb]
+                dn0 = north[0, j] - south[0, j]
+                dn1 = north[1, j] - south[1, j]
+                dn2 = north[2, j] - south[2, j]
                 n0 = de1 * dn2 - de2 * dn1
                 n1 = de2 * dn0 - de0 * dn2
                 n2 = de0 * dn1 - de1 * dn0
@@ -100,9 +105,11 @@ def _geometry_kernel(heights, und, p0, nrm, sensor, step, r0, c0, h, w, nchunks,
                 cl = (n0 * s0 + n1 * s1 + n2 * s2) / (rs * rn)
                 out_lia[i - r0, j - c0] = np.degrees(np.arccos(min(max(cl, -1.0), 1.0)))
                 if ellipsoid:
-                    node_interp3(float(i), float(j), nrm, step, up)
-                    ru = np.sqrt(up[0] * up[0] + up[1] * up[1] + up[2] * up[2])
-                    ce = (up[0] * s0 + up[1] * s1 + up[2] * s2) / (rs * ru)
+                    ux = up[0, j]
+                    uy = up[1, j]
+                    uz = up[2, j]
+                    ru = np.sqrt(ux * ux + uy * uy + uz * uz)
+                    ce = (ux * s0 + uy * s1 + uz * s2) / (rs * ru)
                     out_ell[i - r0, j - c0] = np.degrees(np.arccos(min(max(ce, -1.0), 1.0)))
 
 

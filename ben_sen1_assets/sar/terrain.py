@@ -246,3 +246,99 @@ def ecef_row(i, heights, und, p0, nrm, step, out):
             out[j, a] = (w00 * (p0[ci, cj, a] + hell * nrm[ci, cj, a]) + w01 * (p0[ci, cj + 1, a] + hell * nrm[ci, cj + 1, a])
                          + w10 * (p0[ci + 1, cj, a] + hell * nrm[ci + 1, cj, a])
                          + w11 * (p0[ci + 1, cj + 1, a] + hell * nrm[ci + 1, cj + 1, a]))
+
+
+# Row by row, cell by cell: the same values as ecef_row / node_interp3 at every pixel of a row
+# (the same operations on the same operands), with each sub-grid cell's corner values loaded once
+# for its ``step`` columns instead of at every pixel, and the components apart (3, W): the loops
+# over a cell's columns have no branch, no gather and few arrays.
+
+
+@numba.njit(cache=True)
+def subgrid_columns(width, step):
+    """(fraction, starts): per column j its fraction ``j/step − cj`` in sub-grid cell
+    ``cj = int(j/step)`` (as :func:`node_weights` computes them) and the first column of every
+    cell, plus ``width`` (cell cj holds columns ``starts[cj]:starts[cj + 1]``)."""
+    inv = 1.0 / step
+    frac = np.empty(width)
+    cells = np.empty(width, np.int64)
+    for j in range(width):
+        cells[j] = int(j * inv)
+        frac[j] = j * inv - cells[j]
+    n = cells[width - 1] + 1 if width else 0
+    starts = np.empty(n + 1, np.int64)
+    starts[n] = width
+    c = -1
+    for j in range(width):
+        while c < cells[j]:
+            c += 1
+            starts[c] = j
+    return frac, starts
+
+
+@numba.njit(cache=True, inline="always")
+def ecef_row_cells(i, heights, und, p0, nrm, step, frac, starts, out):
+    """:func:`ecef_row` of row ``i`` into ``out`` (3, W): x, y, z of every column (NaN where there
+    is no height: NaN propagates through the same arithmetic). ``frac``, ``starts``: from
+    :func:`subgrid_columns`."""
+    inv = 1.0 / step
+    ci = int(i * inv)
+    fi = i * inv - ci
+    gi = 1.0 - fi
+    hrow = heights[i]
+    ox = out[0]
+    oy = out[1]
+    oz = out[2]
+    for cj in range(starts.size - 1):
+        u00 = und[ci, cj]
+        u01 = und[ci, cj + 1]
+        u10 = und[ci + 1, cj]
+        u11 = und[ci + 1, cj + 1]
+        a00x, a00y, a00z = p0[ci, cj, 0], p0[ci, cj, 1], p0[ci, cj, 2]
+        a01x, a01y, a01z = p0[ci, cj + 1, 0], p0[ci, cj + 1, 1], p0[ci, cj + 1, 2]
+        a10x, a10y, a10z = p0[ci + 1, cj, 0], p0[ci + 1, cj, 1], p0[ci + 1, cj, 2]
+        a11x, a11y, a11z = p0[ci + 1, cj + 1, 0], p0[ci + 1, cj + 1, 1], p0[ci + 1, cj + 1, 2]
+        b00x, b00y, b00z = nrm[ci, cj, 0], nrm[ci, cj, 1], nrm[ci, cj, 2]
+        b01x, b01y, b01z = nrm[ci, cj + 1, 0], nrm[ci, cj + 1, 1], nrm[ci, cj + 1, 2]
+        b10x, b10y, b10z = nrm[ci + 1, cj, 0], nrm[ci + 1, cj, 1], nrm[ci + 1, cj, 2]
+        b11x, b11y, b11z = nrm[ci + 1, cj + 1, 0], nrm[ci + 1, cj + 1, 1], nrm[ci + 1, cj + 1, 2]
+        for j in range(starts[cj], starts[cj + 1]):
+            fj = frac[j]
+            w00 = gi * (1.0 - fj)
+            w01 = gi * fj
+            w10 = fi * (1.0 - fj)
+            w11 = fi * fj
+            hell = hrow[j] + (w00 * u00 + w01 * u01 + w10 * u10 + w11 * u11)
+            ox[j] = (w00 * (a00x + hell * b00x) + w01 * (a01x + hell * b01x) + w10 * (a10x + hell * b10x)
+                     + w11 * (a11x + hell * b11x))
+            oy[j] = (w00 * (a00y + hell * b00y) + w01 * (a01y + hell * b01y) + w10 * (a10y + hell * b10y)
+                     + w11 * (a11y + hell * b11y))
+            oz[j] = (w00 * (a00z + hell * b00z) + w01 * (a01z + hell * b01z) + w10 * (a10z + hell * b10z)
+                     + w11 * (a11z + hell * b11z))
+
+
+@numba.njit(cache=True, inline="always")
+def node_row_cells(i, field, step, frac, starts, out):
+    """:func:`node_interp3` of a sub-grid vector field at every pixel of row ``i``, into ``out``
+    (3, W)."""
+    inv = 1.0 / step
+    ci = int(i * inv)
+    fi = i * inv - ci
+    gi = 1.0 - fi
+    ox = out[0]
+    oy = out[1]
+    oz = out[2]
+    for cj in range(starts.size - 1):
+        a00x, a00y, a00z = field[ci, cj, 0], field[ci, cj, 1], field[ci, cj, 2]
+        a01x, a01y, a01z = field[ci, cj + 1, 0], field[ci, cj + 1, 1], field[ci, cj + 1, 2]
+        a10x, a10y, a10z = field[ci + 1, cj, 0], field[ci + 1, cj, 1], field[ci + 1, cj, 2]
+        a11x, a11y, a11z = field[ci + 1, cj + 1, 0], field[ci + 1, cj + 1, 1], field[ci + 1, cj + 1, 2]
+        for j in range(starts[cj], starts[cj + 1]):
+            fj = frac[j]
+            w00 = gi * (1.0 - fj)
+            w01 = gi * fj
+            w10 = fi * (1.0 - fj)
+            w11 = fi * fj
+            ox[j] = w00 * a00x + w01 * a01x + w10 * a10x + w11 * a11x
+            oy[j] = w00 * a00y + w01 * a01y + w10 * a10y + w11 * a11y
+            oz[j] = w00 * a00z + w01 * a01z + w10 * a10z + w11 * a11z

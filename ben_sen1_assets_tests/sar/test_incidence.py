@@ -98,3 +98,35 @@ def test_plane_sloping_in_range(tmp_path, alpha):
     block = read_terrain_block(geometry, dem, grid, Window(0, 0, 64, 64), Halo(16, 16), geodesy_step=4)
     lia, ell = incidence_angles(block)
     np.testing.assert_allclose(lia, np.abs(ell - alpha), atol=0.02)
+
+
+@pytest.mark.parametrize("step, width", [(16, 1000), (10, 997), (7, 7), (16, 1)])
+def test_row_helpers_equal_the_per_pixel_interpolation(step, width):
+    """The kernels build a row's ECEF positions and sensor positions cell by cell of the sub-grid
+    (:func:`.terrain.ecef_row_cells`, :func:`.terrain.node_row_cells`): the same values, bit for
+    bit, as the per-pixel definitions (:func:`.terrain.ecef_row`, :func:`.terrain.node_interp3`),
+    NaN where there is no height; also for steps whose reciprocal is inexact."""
+    from ben_sen1_assets.sar.terrain import ecef_row, ecef_row_cells, node_interp3, node_row_cells, subgrid_columns
+
+    rng = np.random.default_rng(step + width)
+    rows = 3 * step + 1
+    ny, nx = (rows - 1) // step + 2, (width - 1) // step + 2
+    heights = rng.uniform(-50.0, 4000.0, (rows, width)).astype(np.float32)
+    heights[rng.random(heights.shape) < 0.05] = np.nan
+    und = rng.uniform(-40.0, 60.0, (ny, nx))
+    p0 = rng.uniform(-6.4e6, 6.4e6, (ny, nx, 3))
+    nrm = rng.normal(size=(ny, nx, 3))
+    sensor = rng.uniform(-7.1e6, 7.1e6, (ny, nx, 3))
+    frac, starts = subgrid_columns(width, step)
+    assert starts[0] == 0 and starts[-1] == width and np.all(np.diff(starts) > 0)
+    per_pixel = np.empty((width, 3))
+    cells = np.empty((3, width))
+    p = np.empty(3)
+    for i in range(rows):
+        ecef_row(i, heights, und, p0, nrm, step, per_pixel)
+        ecef_row_cells(i, heights, und, p0, nrm, step, frac, starts, cells)
+        np.testing.assert_array_equal(cells.T, per_pixel)
+        node_row_cells(i, sensor, step, frac, starts, cells)
+        for j in range(width):
+            node_interp3(float(i), float(j), sensor, step, p)
+            np.testing.assert_array_equal(cells[:, j], p)
