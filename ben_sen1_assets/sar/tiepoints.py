@@ -26,43 +26,64 @@ from .geocoding import GeocodingError, GeometryModel, RasterGrid, geocode_grid
 
 @numba.njit(cache=True, parallel=True, nogil=True)
 def _interp_tiepoints(heights, layer_h, inv_den, node_line, node_pixel, step, off, out_line, out_pixel):
+    """Per row, tie-point cell by cell (its corner nodes on every layer loaded once for its
+    ``step`` columns): bilinear in (x, y) on each layer, Lagrange through the layers in height."""
     h, w = heights.shape
     nl = layer_h.size
     inv = 1.0 / step
+    ncells = (w + step - 1) // step
     for i in numba.prange(h):
         ci = i // step
         fi = (i - ci * step) * inv
         lw = np.empty(nl)
-        for j in range(w):
-            hh = heights[i, j]
-            cj = j // step
-            if not np.isfinite(hh) or off[ci, cj]:
-                out_line[i, j] = np.nan
-                out_pixel[i, j] = np.nan
+        corner_line = np.empty((nl, 4))
+        corner_pixel = np.empty((nl, 4))
+        for cj in range(ncells):
+            j0 = cj * step
+            j1 = min(j0 + step, w)
+            if off[ci, cj]:
+                for j in range(j0, j1):
+                    out_line[i, j] = np.nan
+                    out_pixel[i, j] = np.nan
                 continue
-            fj = (j - cj * step) * inv
-            w00 = (1.0 - fi) * (1.0 - fj)
-            w01 = (1.0 - fi) * fj
-            w10 = fi * (1.0 - fj)
-            w11 = fi * fj
-            # Lagrange weights in height (denominators precomputed)
             for a in range(nl):
-                p = inv_den[a]
-                for b in range(nl):
-                    if b != a:
-                        p *= hh - layer_h[b]
-                lw[a] = p
-            sl = 0.0
-            sp = 0.0
-            for a in range(nl):
-                vl = (w00 * node_line[a, ci, cj] + w01 * node_line[a, ci, cj + 1]
-                      + w10 * node_line[a, ci + 1, cj] + w11 * node_line[a, ci + 1, cj + 1])
-                vp = (w00 * node_pixel[a, ci, cj] + w01 * node_pixel[a, ci, cj + 1]
-                      + w10 * node_pixel[a, ci + 1, cj] + w11 * node_pixel[a, ci + 1, cj + 1])
-                sl += lw[a] * vl
-                sp += lw[a] * vp
-            out_line[i, j] = sl
-            out_pixel[i, j] = sp
+                corner_line[a, 0] = node_line[a, ci, cj]
+                corner_line[a, 1] = node_line[a, ci, cj + 1]
+                corner_line[a, 2] = node_line[a, ci + 1, cj]
+                corner_line[a, 3] = node_line[a, ci + 1, cj + 1]
+                corner_pixel[a, 0] = node_pixel[a, ci, cj]
+                corner_pixel[a, 1] = node_pixel[a, ci, cj + 1]
+                corner_pixel[a, 2] = node_pixel[a, ci + 1, cj]
+                corner_pixel[a, 3] = node_pixel[a, ci + 1, cj + 1]
+            for j in range(j0, j1):
+                hh = heights[i, j]
+                if not np.isfinite(hh):
+                    out_line[i, j] = np.nan
+                    out_pixel[i, j] = np.nan
+                    continue
+                fj = (j - j0) * inv
+                w00 = (1.0 - fi) * (1.0 - fj)
+                w01 = (1.0 - fi) * fj
+                w10 = fi * (1.0 - fj)
+                w11 = fi * fj
+                # Lagrange weights in height (denominators precomputed)
+                for a in range(nl):
+                    p = inv_den[a]
+                    for b in range(nl):
+                        if b != a:
+                            p *= hh - layer_h[b]
+                    lw[a] = p
+                sl = 0.0
+                sp = 0.0
+                for a in range(nl):
+                    vl = (w00 * corner_line[a, 0] + w01 * corner_line[a, 1]
+                          + w10 * corner_line[a, 2] + w11 * corner_line[a, 3])
+                    vp = (w00 * corner_pixel[a, 0] + w01 * corner_pixel[a, 1]
+                          + w10 * corner_pixel[a, 2] + w11 * corner_pixel[a, 3])
+                    sl += lw[a] * vl
+                    sp += lw[a] * vp
+                out_line[i, j] = sl
+                out_pixel[i, j] = sp
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
