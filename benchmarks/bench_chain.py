@@ -183,8 +183,9 @@ def child_ours(args) -> dict:
     walls, cpus = [], []
     for _ in range(args.repeat):  # the fastest of the repeats: the least disturbed by other load
         # a new output, as in a first build: replacing the previous run's file would add the file
-        # system's freeing of it (≈ 0.35 s for a whole tile's 727 MB, ≈ 25 ms at 2048²), a rerun's
-        # cost; and no earlier run's writes still being flushed to disk meanwhile
+        # system's freeing of it (≈ 0.35 s for a whole tile's 727 MB, pixel-interleaved then,
+        # ≈ 25 ms at 2048²), a rerun's cost; and no earlier run's writes still being flushed to
+        # disk meanwhile
         Path(args.out).unlink(missing_ok=True)
         os.sync()
         cpu0 = _cpu_s()
