@@ -51,11 +51,12 @@ COG_OPTIONS = {
 }
 # Several float bands (VV, VH, incidence angle, mask): band-interleaved, with GDAL's GTiff driver
 # copying the staged overviews (the layout the COG driver writes, IFDs and overviews before the
-# data; rio-cogeo validates it). Against the COG driver's pixel interleave, on a 2048² output of
-# the chain: 26 % smaller (the float predictor works along one band, not across four) and ≈ 30 %
-# less time to encode, and a reader of one band fetches only its tiles. What it lacks is GDAL's
-# "ghost" header (IMAGE_STRUCTURE LAYOUT=COG, read hints for GDAL only), which GDAL 3.10 writes for
-# pixel interleave only.
+# data; rio-cogeo validates it). Against the COG driver's pixel interleave: 25–26 % smaller (the
+# float predictor works along one band, not across four; a whole tile of the chain 542 MB against
+# 727 MB), encoded in 10–28 % less time on a 2048² output (on a whole tile, 45 % of it outside the
+# swath, in the same time), and a reader of one band fetches only its tiles. What it lacks is
+# GDAL's "ghost" header (IMAGE_STRUCTURE LAYOUT=COG, read hints for GDAL only), which GDAL 3.10
+# writes for pixel interleave only.
 COG_BAND_OPTIONS = {
     "TILED": "YES",
     "BLOCKXSIZE": str(BLOCKSIZE),
