@@ -6,7 +6,9 @@ float32 tile, more than all the encoding). :class:`CogWriter` takes the image in
 order, as a producer computes them, and, in a thread of its own while the producer computes the
 next block (GDAL's writes and the overview kernel release the GIL):
 
-1. stages the full resolution uncompressed in a private local folder (a plain copy, no encoding);
+1. stages the full resolution uncompressed (a plain copy, no encoding): in memory (GDAL's
+   ``/vsimem/``) when the staged image is at most ``memory_stage_mb`` (:data:`MEMORY_STAGE_MB`),
+   else in a private local folder;
 2. computes every overview level from each block as it arrives: the NaN-aware mean of each 2 × 2
    cell of the level below (GDAL's ``AVERAGE``; the last row/column of an odd-sized level averages
    the pixels it has), staged as external overview files that GDAL reads as the staged image's
@@ -20,7 +22,12 @@ next block (GDAL's writes and the overview kernel release the GIL):
 Levels are added while the largest side of the last level exceeds the block size (512), as the COG
 driver does. Memory: the block being staged (:meth:`CogWriter.write` waits for the previous one
 before handing over the next, and keeps a reference to it until then) plus two rows per level; the
-staging folder holds ≈ 4/3 of the uncompressed image.
+staged image is ≈ 4/3 of the uncompressed image, held by the process when staged in memory (up
+to ``memory_stage_mb``). There, neither the staging writes nor GDAL's reads during the encoding
+pass through the kernel's page cache: a 2048² output of 4 bands (89.5 MB staged) is written in
+0.434 s instead of 0.479 s, its encoding 0.330 s instead of 0.394 s, the same bytes
+(``benchmarks/bench_cog_stage.py``, a slow host). A whole tile (2.6 GB staged for 4 bands) is
+staged on disk.
 """
 
 from __future__ import annotations
@@ -70,6 +77,7 @@ COG_BAND_OPTIONS = {
     "NUM_THREADS": "ALL_CPUS",
 }
 GDAL_CACHE_MB = 256  # GDAL's block cache during the encoding (its default is 5 % of RAM)
+MEMORY_STAGE_MB = 256  # stage in memory when the staged image (all levels, uncompressed) fits
 
 
 def overview_shapes(height: int, width: int, blocksize: int = BLOCKSIZE) -> list[tuple[int, int]]:
@@ -86,7 +94,7 @@ def overview_shapes(height: int, width: int, blocksize: int = BLOCKSIZE) -> list
 class _Level:
     """One staged raster (full resolution or an overview level), filled top to bottom."""
 
-    def __init__(self, path: Path, profile: dict, shape: tuple[int, int]) -> None:
+    def __init__(self, path: str, profile: dict, shape: tuple[int, int]) -> None:
         import rasterio
 
         self.shape = shape
@@ -114,12 +122,14 @@ class CogWriter:
     holding codes or bit masks in a float file, whose overviews take a pixel instead of a mean.
     ``tags`` may be extended until then (``writer.tags[...] = ...``). A block handed to
     :meth:`write` is staged in the writer's thread: do not modify it afterwards.
-    :attr:`staging_s`: CPU seconds of the writer's thread (overlapping the producer's)."""
+    :attr:`staging_s`: CPU seconds of the writer's thread (overlapping the producer's).
+    ``memory_stage_mb``: the largest staged image (all levels, uncompressed, in MB) kept in memory
+    instead of a local folder (:attr:`staged_in_memory`); 0 stages on disk always."""
 
     def __init__(self, path, height: int, width: int, count: int, dtype, crs, transform,
                  band_names: Sequence[str] = (), nodata: float | None = float("nan"),
                  tags: Mapping[str, str] | None = None, gdal_cache_mb: int = GDAL_CACHE_MB,
-                 categorical: Sequence[int] = ()) -> None:
+                 categorical: Sequence[int] = (), memory_stage_mb: float = MEMORY_STAGE_MB) -> None:
         from rasterio.crs import CRS
 
         self.path = path
@@ -133,7 +143,21 @@ class CogWriter:
         self.gdal_cache_mb = int(gdal_cache_mb)
         self.categorical = tuple(int(b) for b in categorical)  # 0-based bands of codes/bits
         self._averaged = np.issubdtype(self.dtype, np.floating)
-        self._stage = new_dir("ben_sen1_cog_")  # named after this process: swept if it is killed
+        shapes = [self.shape] + (overview_shapes(*self.shape) if self._averaged else [])
+        staged_bytes = sum(h * w for h, w in shapes) * self.count * self.dtype.itemsize
+        self.staged_in_memory = staged_bytes <= memory_stage_mb * 1e6
+        self._memory = None  # the /vsimem/ folder of an image staged in memory (its MemoryFile)
+        self._stage: Path | None = None  # the local folder of an image staged on disk
+        if self.staged_in_memory:
+            import uuid
+
+            from rasterio.io import MemoryFile
+
+            self._memory = MemoryFile(dirname=f"ben_sen1_cog_{uuid.uuid4().hex}", filename="stage.tif")
+            self._stage_name = self._memory.name  # freed with the process: nothing to sweep
+        else:
+            self._stage = new_dir("ben_sen1_cog_")  # named after this process: swept if it is killed
+            self._stage_name = str(self._stage / "stage.tif")
         self._profile = dict(driver="GTiff", count=self.count, dtype=self.dtype.name,
                              crs=crs if isinstance(crs, CRS) else CRS.from_user_input(crs), transform=transform,
                              nodata=nodata, interleave="band", BIGTIFF="IF_SAFER")
@@ -143,11 +167,10 @@ class CogWriter:
         self._pending: Future | None = None
         self.staging_s = 0.0
         try:
-            name = self._stage / "stage.tif"
-            shapes = [self.shape] + (overview_shapes(*self.shape) if self._averaged else [])
-            for i, shape in enumerate(shapes):
+            name = self._stage_name
+            for shape in shapes:
                 self._levels.append(_Level(name, self._profile, shape))
-                name = name.with_name(name.name + ".ovr")  # GDAL's external overviews, level after level
+                name += ".ovr"  # GDAL's external overviews, level after level
         except BaseException:
             self._cleanup()
             raise
@@ -236,7 +259,7 @@ class CogWriter:
             else:  # integer bands (masks, classes) get no averaged overviews: GDAL picks the nearest pixel
                 driver, options = "COG", (COG_OPTIONS if self._averaged else {**COG_OPTIONS, "RESAMPLING": "NEAREST"})
             with atomic_file(path, suffix=".tif") as tmp, rasterio.Env(GDAL_CACHEMAX=self.gdal_cache_mb):
-                rasterio.shutil.copy(self._stage / "stage.tif", tmp, driver=driver, **options)
+                rasterio.shutil.copy(self._stage_name, tmp, driver=driver, **options)
             published = True
         finally:
             self._cleanup(background=published)
@@ -252,6 +275,12 @@ class CogWriter:
         for level in self._levels:
             if not level.dataset.closed:
                 level.dataset.close()
+        memory, self._memory = self._memory, None
+        if memory is not None:  # the whole /vsimem/ folder, at once
+            memory.close()
+            return
+        if self._stage is None:
+            return
         if background:
             pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cog-writer-cleanup")
             pool.submit(shutil.rmtree, self._stage, ignore_errors=True)

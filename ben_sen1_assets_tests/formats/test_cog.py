@@ -68,19 +68,24 @@ def _speckled(shape, seed=3) -> np.ndarray:
     return data
 
 
-def test_cog_writer_output_is_a_valid_cog(tmp_path: Path) -> None:
-    """rio-cogeo's validator (the reference check of the COG layout) accepts the output."""
+@pytest.mark.parametrize("in_memory", [False, True])
+def test_cog_writer_output_is_a_valid_cog(tmp_path: Path, in_memory: bool) -> None:
+    """rio-cogeo's validator (the reference check of the COG layout) accepts the output, staged on
+    disk or in memory; the staged image is removed once the COG is published."""
     from rio_cogeo.cogeo import cog_validate
 
     from ben_sen1_assets.formats.cog_writer import CogWriter
 
     data = _speckled((2, 1301, 1107))
+    # 15.13 MB staged (1301 × 1107, 651 × 554 and 326 × 277 px, 2 float32 bands)
     with CogWriter(UPath(tmp_path / "c.tif"), 1301, 1107, 2, "float32", 32632, TRANSFORM, band_names=("VV", "VH"),
-                   tags={"a": "1"}) as w:
+                   tags={"a": "1"}, memory_stage_mb=16 if in_memory else 15) as w:
+        assert w.staged_in_memory == in_memory
         for r in range(0, 1301, 300):
             w.write(data[:, r : r + 300])
         w.tags["b"] = "2"
-        stage = w._stage
+        stage = Path(w._stage) if not in_memory else None
+        staged = [level.dataset.name for level in w._levels]
     valid, errors, warnings = cog_validate(str(tmp_path / "c.tif"), strict=True)
     assert valid and not errors and not warnings, (errors, warnings)
     with rasterio.open(tmp_path / "c.tif") as src:
@@ -95,6 +100,11 @@ def test_cog_writer_output_is_a_valid_cog(tmp_path: Path) -> None:
         assert src.block_shapes == [(512, 512)] * 2
         assert src.overviews(1) == [2, 4]  # 1301 → 651 → 326 px
     assert not list(tmp_path.glob(".*"))  # no staging file left beside the output
+    if in_memory:  # GDAL's /vsimem/ files freed
+        for name in staged:
+            with pytest.raises(rasterio.errors.RasterioIOError):
+                rasterio.open(name)
+        return
     for _ in range(600):  # the private staging folder is removed after publishing, in the background
         if not stage.exists():
             break
@@ -102,16 +112,17 @@ def test_cog_writer_output_is_a_valid_cog(tmp_path: Path) -> None:
     assert not stage.exists()
 
 
-@pytest.mark.parametrize("block_rows", [1, 7, 256, 4000])
-def test_cog_writer_overviews_equal_gdal_average(tmp_path: Path, block_rows: int) -> None:
+@pytest.mark.parametrize(("block_rows", "memory_stage_mb"), [(1, 256), (7, 0), (256, 256), (4000, 0)])
+def test_cog_writer_overviews_equal_gdal_average(tmp_path: Path, block_rows: int, memory_stage_mb: float) -> None:
     """Our overviews equal GDAL's AVERAGE overviews of the same full-resolution image (peer), for
-    any block height (odd blocks carry their last row to the next one)."""
+    any block height (odd blocks carry their last row to the next one), staged in memory or on disk."""
     from rasterio.enums import Resampling
 
     from ben_sen1_assets.formats.cog_writer import CogWriter, overview_shapes
 
     data = _speckled((2, 1100, 1024), seed=5)
-    with CogWriter(UPath(tmp_path / "ours.tif"), 1100, 1024, 2, "float32", 32632, TRANSFORM) as w:
+    with CogWriter(UPath(tmp_path / "ours.tif"), 1100, 1024, 2, "float32", 32632, TRANSFORM,
+                   memory_stage_mb=memory_stage_mb) as w:
         for r in range(0, 1100, block_rows):
             w.write(data[:, r : r + block_rows])
     gdal = tmp_path / "gdal.tif"
@@ -162,16 +173,40 @@ def test_cog_writer_categorical_band_overviews_take_the_top_left_pixel(tmp_path:
         assert np.nanmax(means) < 10 and not np.array_equal(means, np.round(means))  # dB means, not picks
 
 
-def test_cog_writer_error_in_its_thread_is_raised_and_nothing_is_published(tmp_path: Path) -> None:
+@pytest.mark.parametrize("memory_stage_mb", [0, 256])
+def test_cog_writer_error_in_its_thread_is_raised_and_nothing_is_published(tmp_path: Path,
+                                                                           memory_stage_mb: float) -> None:
     """Blocks are staged in the writer's thread: a failure there (here: a staged level closed
-    under it) is raised by the next call, and no output appears, nor staging files."""
+    under it) is raised by the next call, and no output appears, nor staging files (on disk or
+    in memory)."""
     from ben_sen1_assets.formats.cog_writer import CogWriter
 
     target = tmp_path / "out.tif"
     with pytest.raises(Exception, match="closed"):
-        with CogWriter(UPath(target), 1100, 1024, 2, "float32", 32632, TRANSFORM) as w:
+        with CogWriter(UPath(target), 1100, 1024, 2, "float32", 32632, TRANSFORM, memory_stage_mb=memory_stage_mb) as w:
             stage = w._stage
+            staged = [level.dataset.name for level in w._levels]
             w._levels[1].dataset.close()
             w.write(np.zeros((2, 550, 1024), "float32"))
             w.write(np.zeros((2, 550, 1024), "float32"))
-    assert not list(tmp_path.iterdir()) and not stage.exists()
+    assert not list(tmp_path.iterdir()) and (stage is None) == bool(memory_stage_mb)
+    if stage is not None:
+        assert not stage.exists()
+    for name in staged:
+        with pytest.raises(rasterio.errors.RasterioIOError):
+            rasterio.open(name)
+
+
+def test_cog_writer_stages_in_memory_up_to_its_budget(tmp_path: Path) -> None:
+    """The same COG, bit for bit, staged in memory or on disk; the budget counts every level."""
+    from ben_sen1_assets.formats.cog_writer import CogWriter
+
+    data = _speckled((3, 1100, 1024), seed=9)
+    # 1100 × 1024 + 550 × 512 + 275 × 256 px × 3 bands × 4 bytes = 17.74 MB staged
+    for name, budget, in_memory in [("disk.tif", 17.7, False), ("memory.tif", 17.8, True)]:
+        with CogWriter(UPath(tmp_path / name), 1100, 1024, 3, "float32", 32632, TRANSFORM,
+                       memory_stage_mb=budget) as w:
+            assert w.staged_in_memory == in_memory and (w._stage is None) == in_memory
+            for r in range(0, 1100, 256):
+                w.write(data[:, r : r + 256])
+    assert (tmp_path / "memory.tif").read_bytes() == (tmp_path / "disk.tif").read_bytes()
