@@ -42,6 +42,7 @@ import numba
 import numpy as np
 
 from ..sar.geocoding import GeometryModel, geocode_points
+from ..sar.tiepoints import lagrange_denominators, lagrange_weights
 from .backscatter import BackscatterModel
 
 TIE_STEP = 32  # GRD lines/pixels between exact inverse solutions
@@ -276,13 +277,7 @@ def scene_kernel(row0, col0, nrows, ncols, t_lines, t_pixels, t_heights, t_lon, 
     ucol = np.empty(ncols, np.float64)
     for c in range(ncols):
         jcol[c], ucol[c] = _locate(t_pixels, float(col0 + c))
-    inv_den = np.empty(nl)
-    for a in range(nl):
-        p = 1.0
-        for b in range(nl):
-            if b != a:
-                p *= t_heights[a] - t_heights[b]
-        inv_den[a] = 1.0 / p
+    inv_den = lagrange_denominators(t_heights)
     for r in numba.prange(nrows):
         i, t = _locate(t_lines, float(row0 + r))
         lw = np.empty(nl)
@@ -302,12 +297,7 @@ def scene_kernel(row0, col0, nrows, ncols, t_lines, t_pixels, t_heights, t_lon, 
             lon = 0.0
             lat = 0.0
             for _ in range(12):
-                for a in range(nl):
-                    p = inv_den[a]
-                    for b in range(nl):
-                        if b != a:
-                            p *= h - t_heights[b]
-                    lw[a] = p
+                lagrange_weights(h, t_heights, inv_den, lw)
                 lon = 0.0
                 lat = 0.0
                 for a in range(nl):
@@ -318,12 +308,7 @@ def scene_kernel(row0, col0, nrows, ncols, t_lines, t_pixels, t_heights, t_lon, 
                 h = hn
                 if done:
                     break
-            for a in range(nl):
-                p = inv_den[a]
-                for b in range(nl):
-                    if b != a:
-                        p *= h - t_heights[b]
-                lw[a] = p
+            lagrange_weights(h, t_heights, inv_den, lw)
             lon = 0.0
             lat = 0.0
             for a in range(nl):

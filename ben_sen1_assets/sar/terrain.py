@@ -195,13 +195,19 @@ def read_terrain_block(
 
 
 @numba.njit(cache=True, inline="always")
+def subgrid_cell(x, step):
+    """Sub-grid cell ``int(x/step)`` of pixel row or column ``x`` (fractional allowed) and the
+    fraction ``x/step − cell`` (the one rounding of every sub-grid lookup here)."""
+    inv = 1.0 / step
+    cell = int(x * inv)
+    return cell, x * inv - cell
+
+
+@numba.njit(cache=True, inline="always")
 def node_weights(i, j, step):
     """Sub-grid cell (ci, cj) and bilinear weights of pixel (i, j) (fractional allowed)."""
-    inv = 1.0 / step
-    ci = int(i * inv)
-    cj = int(j * inv)
-    fi = i * inv - ci
-    fj = j * inv - cj
+    ci, fi = subgrid_cell(i, step)
+    cj, fj = subgrid_cell(j, step)
     return ci, cj, (1.0 - fi) * (1.0 - fj), (1.0 - fi) * fj, fi * (1.0 - fj), fi * fj
 
 
@@ -225,9 +231,7 @@ def node_interp(i, j, field, step):
 def ecef_row(i, heights, und, p0, nrm, step, out):
     """ECEF positions (W, 3) of row ``i`` of ``heights`` (NaN where there is no height)."""
     w = heights.shape[1]
-    inv = 1.0 / step
-    ci = int(i * inv)
-    fi = i * inv - ci
+    ci, fi = subgrid_cell(i, step)
     for j in range(w):
         hh = heights[i, j]
         if not np.isfinite(hh):
@@ -235,8 +239,7 @@ def ecef_row(i, heights, und, p0, nrm, step, out):
             out[j, 1] = np.nan
             out[j, 2] = np.nan
             continue
-        cj = int(j * inv)
-        fj = j * inv - cj
+        cj, fj = subgrid_cell(j, step)
         w00 = (1.0 - fi) * (1.0 - fj)
         w01 = (1.0 - fi) * fj
         w10 = fi * (1.0 - fj)
@@ -257,14 +260,12 @@ def ecef_row(i, heights, und, p0, nrm, step, out):
 @numba.njit(cache=True)
 def subgrid_columns(width, step):
     """(fraction, starts): per column j its fraction ``j/step − cj`` in sub-grid cell
-    ``cj = int(j/step)`` (as :func:`node_weights` computes them) and the first column of every
-    cell, plus ``width`` (cell cj holds columns ``starts[cj]:starts[cj + 1]``)."""
-    inv = 1.0 / step
+    ``cj = int(j/step)`` (:func:`subgrid_cell`) and the first column of every cell, plus
+    ``width`` (cell cj holds columns ``starts[cj]:starts[cj + 1]``)."""
     frac = np.empty(width)
     cells = np.empty(width, np.int64)
     for j in range(width):
-        cells[j] = int(j * inv)
-        frac[j] = j * inv - cells[j]
+        cells[j], frac[j] = subgrid_cell(j, step)
     n = cells[width - 1] + 1 if width else 0
     starts = np.empty(n + 1, np.int64)
     starts[n] = width
@@ -281,9 +282,7 @@ def ecef_row_cells(i, heights, und, p0, nrm, step, frac, starts, out):
     """:func:`ecef_row` of row ``i`` into ``out`` (3, W): x, y, z of every column (NaN where there
     is no height: NaN propagates through the same arithmetic). ``frac``, ``starts``: from
     :func:`subgrid_columns`."""
-    inv = 1.0 / step
-    ci = int(i * inv)
-    fi = i * inv - ci
+    ci, fi = subgrid_cell(i, step)
     gi = 1.0 - fi
     hrow = heights[i]
     ox = out[0]
@@ -321,9 +320,7 @@ def ecef_row_cells(i, heights, und, p0, nrm, step, frac, starts, out):
 def node_row_cells(i, field, step, frac, starts, out):
     """:func:`node_interp3` of a sub-grid vector field at every pixel of row ``i``, into ``out``
     (3, W)."""
-    inv = 1.0 / step
-    ci = int(i * inv)
-    fi = i * inv - ci
+    ci, fi = subgrid_cell(i, step)
     gi = 1.0 - fi
     ox = out[0]
     oy = out[1]

@@ -24,6 +24,34 @@ from rasterio.windows import Window
 from .geocoding import GeocodingError, GeometryModel, RasterGrid, geocode_grid
 
 
+@numba.njit(cache=True)
+def lagrange_denominators(nodes):
+    """``1 / Π_{b≠a} (nodes[a] − nodes[b])`` for every node ``a``: the constant part of the
+    Lagrange basis polynomials through ``nodes`` (distinct)."""
+    n = nodes.size
+    out = np.empty(n)
+    for a in range(n):
+        p = 1.0
+        for b in range(n):
+            if b != a:
+                p *= nodes[a] - nodes[b]
+        out[a] = 1.0 / p
+    return out
+
+
+@numba.njit(cache=True, inline="always")
+def lagrange_weights(x, nodes, inv_den, out):
+    """The Lagrange basis polynomials through ``nodes`` at ``x`` into ``out``: the weights of the
+    nodes' values (``inv_den`` from :func:`lagrange_denominators`)."""
+    n = nodes.size
+    for a in range(n):
+        p = inv_den[a]
+        for b in range(n):
+            if b != a:
+                p *= x - nodes[b]
+        out[a] = p
+
+
 @numba.njit(cache=True, parallel=True, nogil=True)
 def _interp_tiepoints(heights, layer_h, inv_den, node_line, node_pixel, step, off, out_line, out_pixel):
     """Per row, tie-point cell by cell (its corner nodes on every layer loaded once for its
@@ -66,13 +94,7 @@ def _interp_tiepoints(heights, layer_h, inv_den, node_line, node_pixel, step, of
                 w01 = (1.0 - fi) * fj
                 w10 = fi * (1.0 - fj)
                 w11 = fi * fj
-                # Lagrange weights in height (denominators precomputed)
-                for a in range(nl):
-                    p = inv_den[a]
-                    for b in range(nl):
-                        if b != a:
-                            p *= hh - layer_h[b]
-                    lw[a] = p
+                lagrange_weights(hh, layer_h, inv_den, lw)
                 sl = 0.0
                 sp = 0.0
                 for a in range(nl):
@@ -184,8 +206,7 @@ def geocode_grid_tiepoints(
         node_line[a] = nl
         node_pixel[a] = npx
     layers = layers.astype(np.float64)
-    inv_den = np.array([1.0 / np.prod([layers[a] - layers[b] for b in range(layers.size) if b != a])
-                        for a in range(layers.size)])
+    inv_den = lagrange_denominators(layers)
     off = _off_image(node_line, node_pixel, image_shape, off_image_margin)
     _interp_tiepoints(heights, layers, inv_den,
                       node_line, node_pixel, int(step), off, line, pixel)

@@ -142,3 +142,29 @@ def test_finish_mask_applies_the_mask_rules(rtc):
     mask2 = np.zeros((60, 70), np.uint8)
     finish_mask(block, 2, mask2, empty, DEM_FILLED, rtc, block[3], counts)
     assert not (mask2 & DEM_FILLED).any()
+
+
+@pytest.mark.parametrize("n", [2, 3, 5])
+def test_lagrange_weights_match_scipy(n):
+    """The height interpolation's Lagrange weights (tie-point geocoding, the demo archive's scene
+    placement) applied to values at the nodes give scipy's interpolating polynomial (peer)."""
+    import numba
+    from scipy.interpolate import BarycentricInterpolator
+
+    from ben_sen1_assets.sar.tiepoints import lagrange_denominators, lagrange_weights
+
+    @numba.njit
+    def weights(x, nodes, inv_den):
+        out = np.empty(nodes.size)
+        lagrange_weights(x, nodes, inv_den, out)
+        return out
+
+    rng = np.random.default_rng(n)
+    nodes = np.sort(rng.uniform(-400.0, 4000.0, n))  # layer heights, m
+    values = rng.uniform(-5000.0, 25000.0, (7, n))  # GRD lines / pixels of a node on each layer
+    inv_den = lagrange_denominators(nodes)
+    peer = BarycentricInterpolator(nodes, values, axis=1)
+    for x in [*nodes, *rng.uniform(-500.0, 4500.0, 20)]:
+        w = weights(x, nodes, inv_den)
+        np.testing.assert_allclose(w.sum(), 1.0, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(values @ w, peer(x), rtol=1e-11, atol=1e-8)
