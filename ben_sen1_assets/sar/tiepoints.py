@@ -54,8 +54,10 @@ def lagrange_weights(x, nodes, inv_den, out):
 
 @numba.njit(cache=True, parallel=True, nogil=True)
 def _interp_tiepoints(heights, layer_h, inv_den, node_line, node_pixel, step, off, out_line, out_pixel):
-    """Per row, tie-point cell by cell (its corner nodes on every layer loaded once for its
-    ``step`` columns): bilinear in (x, y) on each layer, Lagrange through the layers in height."""
+    """Per row, tie-point cell by cell: bilinear in (x, y) on each layer, Lagrange through the
+    layers in height. Within a cell, layer after layer over its ``step`` columns (the layer's
+    corner nodes loaded once; :func:`lagrange_weights`' products and the sum over the layers in
+    the same order for every pixel): short loops without branches that fill SIMD lanes."""
     h, w = heights.shape
     nl = layer_h.size
     inv = 1.0 / step
@@ -63,49 +65,56 @@ def _interp_tiepoints(heights, layer_h, inv_den, node_line, node_pixel, step, of
     for i in numba.prange(h):
         ci = i // step
         fi = (i - ci * step) * inv
-        lw = np.empty(nl)
-        corner_line = np.empty((nl, 4))
-        corner_pixel = np.empty((nl, 4))
+        w00 = np.empty(step)  # bilinear weights of a cell's columns on this row
+        w01 = np.empty(step)
+        w10 = np.empty(step)
+        w11 = np.empty(step)
+        for k in range(step):
+            fj = k * inv
+            w00[k] = (1.0 - fi) * (1.0 - fj)
+            w01[k] = (1.0 - fi) * fj
+            w10[k] = fi * (1.0 - fj)
+            w11[k] = fi * fj
+        lw = np.empty(step)
+        sl = np.empty(step)
+        sp = np.empty(step)
+        row_line = out_line[i]
+        row_pixel = out_pixel[i]
         for cj in range(ncells):
             j0 = cj * step
-            j1 = min(j0 + step, w)
+            n = min(step, w - j0)
             if off[ci, cj]:
-                for j in range(j0, j1):
-                    out_line[i, j] = np.nan
-                    out_pixel[i, j] = np.nan
+                for k in range(n):
+                    row_line[j0 + k] = np.nan
+                    row_pixel[j0 + k] = np.nan
                 continue
+            hc = heights[i, j0 : j0 + n]
+            for k in range(n):
+                sl[k] = 0.0
+                sp[k] = 0.0
             for a in range(nl):
-                corner_line[a, 0] = node_line[a, ci, cj]
-                corner_line[a, 1] = node_line[a, ci, cj + 1]
-                corner_line[a, 2] = node_line[a, ci + 1, cj]
-                corner_line[a, 3] = node_line[a, ci + 1, cj + 1]
-                corner_pixel[a, 0] = node_pixel[a, ci, cj]
-                corner_pixel[a, 1] = node_pixel[a, ci, cj + 1]
-                corner_pixel[a, 2] = node_pixel[a, ci + 1, cj]
-                corner_pixel[a, 3] = node_pixel[a, ci + 1, cj + 1]
-            for j in range(j0, j1):
-                hh = heights[i, j]
-                if not np.isfinite(hh):
-                    out_line[i, j] = np.nan
-                    out_pixel[i, j] = np.nan
-                    continue
-                fj = (j - j0) * inv
-                w00 = (1.0 - fi) * (1.0 - fj)
-                w01 = (1.0 - fi) * fj
-                w10 = fi * (1.0 - fj)
-                w11 = fi * fj
-                lagrange_weights(hh, layer_h, inv_den, lw)
-                sl = 0.0
-                sp = 0.0
-                for a in range(nl):
-                    vl = (w00 * corner_line[a, 0] + w01 * corner_line[a, 1]
-                          + w10 * corner_line[a, 2] + w11 * corner_line[a, 3])
-                    vp = (w00 * corner_pixel[a, 0] + w01 * corner_pixel[a, 1]
-                          + w10 * corner_pixel[a, 2] + w11 * corner_pixel[a, 3])
-                    sl += lw[a] * vl
-                    sp += lw[a] * vp
-                out_line[i, j] = sl
-                out_pixel[i, j] = sp
+                for k in range(n):
+                    lw[k] = inv_den[a]
+                for b in range(nl):
+                    if b != a:
+                        hb = layer_h[b]
+                        for k in range(n):
+                            lw[k] *= hc[k] - hb
+                l00 = node_line[a, ci, cj]
+                l01 = node_line[a, ci, cj + 1]
+                l10 = node_line[a, ci + 1, cj]
+                l11 = node_line[a, ci + 1, cj + 1]
+                p00 = node_pixel[a, ci, cj]
+                p01 = node_pixel[a, ci, cj + 1]
+                p10 = node_pixel[a, ci + 1, cj]
+                p11 = node_pixel[a, ci + 1, cj + 1]
+                for k in range(n):
+                    sl[k] += lw[k] * (w00[k] * l00 + w01[k] * l01 + w10[k] * l10 + w11[k] * l11)
+                    sp[k] += lw[k] * (w00[k] * p00 + w01[k] * p01 + w10[k] * p10 + w11[k] * p11)
+            for k in range(n):
+                known = np.isfinite(hc[k])
+                row_line[j0 + k] = sl[k] if known else np.nan
+                row_pixel[j0 + k] = sp[k] if known else np.nan
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)

@@ -168,3 +168,47 @@ def test_lagrange_weights_match_scipy(n):
         w = weights(x, nodes, inv_den)
         np.testing.assert_allclose(w.sum(), 1.0, rtol=0, atol=1e-12)
         np.testing.assert_allclose(values @ w, peer(x), rtol=1e-11, atol=1e-8)
+
+
+@pytest.mark.parametrize(("n_layers", "step"), [(3, 16), (2, 16), (5, 7)])
+def test_tiepoint_interpolation_is_its_per_pixel_definition(n_layers, step):
+    """The interpolation kernel (layer after layer over a cell's columns) gives, bit for bit, the
+    per-pixel definition written out in numpy: bilinear weights of the pixel in its tie-point
+    cell, the node values of each layer combined with them, the Lagrange weights' products in
+    node order, the layers summed in order; NaN where the height is not finite or the cell is
+    off the image."""
+    from ben_sen1_assets.sar.tiepoints import _interp_tiepoints, lagrange_denominators
+
+    rng = np.random.default_rng(n_layers)
+    h, w = 101, 250  # the last cells partial
+    heights = rng.uniform(-50.0, 3000.0, (h, w)).astype(np.float32)
+    heights[7, 9], heights[40, 200] = np.nan, np.inf
+    layers = np.linspace(-100.0, 3200.0, n_layers)
+    inv_den = lagrange_denominators(layers)
+    nodes_shape = (n_layers, (h - 1) // step + 2, (w - 1) // step + 2)
+    node_line, node_pixel = rng.uniform(0, 16000, nodes_shape), rng.uniform(0, 26000, nodes_shape)
+    off = np.zeros((nodes_shape[1] - 1, nodes_shape[2] - 1), np.bool_)
+    off[2, 3:5] = True
+    line, pixel = np.empty((h, w), np.float32), np.empty((h, w), np.float32)
+    _interp_tiepoints(heights, layers, inv_den, node_line, node_pixel, step, off, line, pixel)
+
+    i, j = np.mgrid[:h, :w]
+    ci, cj = i // step, j // step
+    fi, fj = (i - ci * step) * (1.0 / step), (j - cj * step) * (1.0 / step)
+    w00, w01, w10, w11 = (1.0 - fi) * (1.0 - fj), (1.0 - fi) * fj, fi * (1.0 - fj), fi * fj
+    hh = heights.astype(np.float64)
+    expected = []
+    for nodes in (node_line, node_pixel):
+        total = np.zeros((h, w))
+        for a in range(n_layers):
+            weight = np.full((h, w), inv_den[a])
+            for b in range(n_layers):
+                if b != a:
+                    weight = weight * (hh - layers[b])
+            value = (w00 * nodes[a, ci, cj] + w01 * nodes[a, ci, cj + 1] + w10 * nodes[a, ci + 1, cj]
+                     + w11 * nodes[a, ci + 1, cj + 1])
+            total = total + weight * value
+        total[~np.isfinite(hh) | off[ci, cj]] = np.nan
+        expected.append(total.astype(np.float32))
+    assert np.isnan(line).sum() == 2 + off.sum() * step * step
+    assert np.array_equal(line, expected[0], equal_nan=True) and np.array_equal(pixel, expected[1], equal_nan=True)
