@@ -10,8 +10,8 @@ the block grown by a halo (:func:`halo_for`), so a block's results do not depend
 blocks are cut.
 
 ECEF positions are not stored (three float64 per pixel would triple a block's memory): kernels
-rebuild them row by row (:func:`ecef_row`) from the height and the exact geodesy of a sub-grid every
-``step`` pixels, ``X = X₀ + (H + N)·n`` (X₀ the ellipsoid point, n its normal, N the geoid
+rebuild them row by row (:func:`ecef_row_cells`; per pixel :func:`ecef_row`) from the height and
+the exact geodesy of a sub-grid every ``step`` pixels, ``X = X₀ + (H + N)·n`` (X₀ the ellipsoid point, n its normal, N the geoid
 undulation; bilinear between sub-grid nodes, < 1 mm, as :mod:`.geocoding` does). The sensor
 position at zero Doppler and the ground azimuth spacing are solved exactly at the sub-grid
 nodes (at the node's DEM height) and interpolated bilinearly (the orbit is straight to < 1 mm
@@ -258,14 +258,15 @@ def ecef_row(i, heights, und, p0, nrm, step, out):
 
 
 @numba.njit(cache=True)
-def subgrid_columns(width, step):
-    """(fraction, starts): per column j its fraction ``j/step − cj`` in sub-grid cell
-    ``cj = int(j/step)`` (:func:`subgrid_cell`) and the first column of every cell, plus
-    ``width`` (cell cj holds columns ``starts[cj]:starts[cj + 1]``)."""
+def subgrid_columns(width, step, offset=0.0):
+    """(fraction, starts): per column j its fraction ``x/step − cj`` in sub-grid cell
+    ``cj = int(x/step)`` (:func:`subgrid_cell`), x = j + ``offset`` (0.5: between pixel centres j
+    and j + 1), and the first column of every cell, plus ``width`` (cell cj holds columns
+    ``starts[cj]:starts[cj + 1]``)."""
     frac = np.empty(width)
     cells = np.empty(width, np.int64)
     for j in range(width):
-        cells[j], frac[j] = subgrid_cell(j, step)
+        cells[j], frac[j] = subgrid_cell(j + offset, step)
     n = cells[width - 1] + 1 if width else 0
     starts = np.empty(n + 1, np.int64)
     starts[n] = width

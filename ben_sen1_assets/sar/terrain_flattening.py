@@ -46,7 +46,7 @@ import numpy as np
 from rasterio.windows import Window
 
 from .geocoding import resample_grd
-from .terrain import TerrainBlock, ecef_row, node_interp, node_interp3
+from .terrain import TerrainBlock, ecef_row_cells, node_interp, node_row_cells, subgrid_columns
 
 #: pixels whose normalised illuminated area is below this fraction of flat ground's are masked
 MIN_AREA_FRACTION = 0.05
@@ -87,21 +87,26 @@ def _facets(heights, line, pixel, und, p0, nrm, sensor, az_spacing, step, cc_tim
             dt_line, spacing, nchunks, bounds, out, row_lines):
     """Per facet (cell between 4 pixel centres): A_γ / A_β (0 where none, or where the footprint
     misses ``bounds`` = (line0, line1, pixel0, pixel1) grown by a pixel); per facet row: the min/max
-    GRD line of its corners. Chunks of rows, two rows of ECEF positions at a time."""
+    GRD line of its corners. Chunks of rows, two rows of ECEF positions at a time and the sensor
+    positions at the facet centres of the current row (components first, built cell by cell of
+    the sub-grid: :func:`.terrain.ecef_row_cells`, :func:`.terrain.node_row_cells`)."""
     bl0, bl1, bp0, bp1 = bounds[0] - 1.0, bounds[1] + 1.0, bounds[2] - 1.0, bounds[3] + 1.0
     H, W = heights.shape
+    frac, starts = subgrid_columns(W, step)
+    centre_frac, centre_starts = subgrid_columns(W - 1, step, 0.5)  # facet centres: half a pixel on
     for k in numba.prange(nchunks):
         a = k * (H - 1) // nchunks
         b = (k + 1) * (H - 1) // nchunks
         if a >= b:
             continue
-        rows = np.empty((2, W, 3))
-        ecef_row(a, heights, und, p0, nrm, step, rows[a % 2])
-        p = np.empty(3)
+        rows = np.empty((2, 3, W))
+        ecef_row_cells(a, heights, und, p0, nrm, step, frac, starts, rows[a % 2])
+        sen = np.empty((3, W - 1))
         for i in range(a, b):
             top = rows[i % 2]
             bottom = rows[(i + 1) % 2]
-            ecef_row(i + 1, heights, und, p0, nrm, step, bottom)
+            ecef_row_cells(i + 1, heights, und, p0, nrm, step, frac, starts, bottom)
+            node_row_cells(i + 0.5, sensor, step, centre_frac, centre_starts, sen)
             lo = np.inf
             hi = -np.inf
             for j in range(W - 1):
@@ -113,28 +118,27 @@ def _facets(heights, line, pixel, und, p0, nrm, sensor, az_spacing, step, cc_tim
                 if not (np.isfinite(l00) and np.isfinite(l01) and np.isfinite(l10) and np.isfinite(l11)
                         and np.isfinite(pixel[i, j]) and np.isfinite(pixel[i, j + 1])
                         and np.isfinite(pixel[i + 1, j]) and np.isfinite(pixel[i + 1, j + 1])
-                        and np.isfinite(top[j, 0]) and np.isfinite(top[j + 1, 0])
-                        and np.isfinite(bottom[j, 0]) and np.isfinite(bottom[j + 1, 0])):
+                        and np.isfinite(top[0, j]) and np.isfinite(top[0, j + 1])
+                        and np.isfinite(bottom[0, j]) and np.isfinite(bottom[0, j + 1])):
                     continue
                 if (max(max(l00, l01), max(l10, l11)) < bl0 or min(min(l00, l01), min(l10, l11)) > bl1
                         or max(max(pixel[i, j], pixel[i, j + 1]), max(pixel[i + 1, j], pixel[i + 1, j + 1])) < bp0
                         or min(min(pixel[i, j], pixel[i, j + 1]), min(pixel[i + 1, j], pixel[i + 1, j + 1])) > bp1):
                     continue  # its footprint misses the GRD window being accumulated
-                d1x = bottom[j + 1, 0] - top[j, 0]
-                d1y = bottom[j + 1, 1] - top[j, 1]
-                d1z = bottom[j + 1, 2] - top[j, 2]
-                d2x = top[j + 1, 0] - bottom[j, 0]
-                d2y = top[j + 1, 1] - bottom[j, 1]
-                d2z = top[j + 1, 2] - bottom[j, 2]
+                d1x = bottom[0, j + 1] - top[0, j]
+                d1y = bottom[1, j + 1] - top[1, j]
+                d1z = bottom[2, j + 1] - top[2, j]
+                d2x = top[0, j + 1] - bottom[0, j]
+                d2y = top[1, j + 1] - bottom[1, j]
+                d2z = top[2, j + 1] - bottom[2, j]
                 ax = 0.5 * (d1y * d2z - d1z * d2y)
                 ay = 0.5 * (d1z * d2x - d1x * d2z)
                 az = 0.5 * (d1x * d2y - d1y * d2x)
                 ic = i + 0.5
                 jc = j + 0.5
-                node_interp3(ic, jc, sensor, step, p)
-                sx = p[0] - 0.25 * (top[j, 0] + top[j + 1, 0] + bottom[j, 0] + bottom[j + 1, 0])
-                sy = p[1] - 0.25 * (top[j, 1] + top[j + 1, 1] + bottom[j, 1] + bottom[j + 1, 1])
-                sz = p[2] - 0.25 * (top[j, 2] + top[j + 1, 2] + bottom[j, 2] + bottom[j + 1, 2])
+                sx = sen[0, j] - 0.25 * (top[0, j] + top[0, j + 1] + bottom[0, j] + bottom[0, j + 1])
+                sy = sen[1, j] - 0.25 * (top[1, j] + top[1, j + 1] + bottom[1, j] + bottom[1, j + 1])
+                sz = sen[2, j] - 0.25 * (top[2, j] + top[2, j + 1] + bottom[2, j] + bottom[2, j + 1])
                 r = np.sqrt(sx * sx + sy * sy + sz * sz)
                 gamma_area = (ax * sx + ay * sy + az * sz) / r
                 lo = min(lo, min(min(l00, l01), min(l10, l11)))

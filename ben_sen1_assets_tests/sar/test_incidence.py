@@ -105,7 +105,8 @@ def test_row_helpers_equal_the_per_pixel_interpolation(step, width):
     """The kernels build a row's ECEF positions and sensor positions cell by cell of the sub-grid
     (:func:`.terrain.ecef_row_cells`, :func:`.terrain.node_row_cells`): the same values, bit for
     bit, as the per-pixel definitions (:func:`.terrain.ecef_row`, :func:`.terrain.node_interp3`),
-    NaN where there is no height; also for steps whose reciprocal is inexact."""
+    NaN where there is no height; also for steps whose reciprocal is inexact, and at the facet
+    centres half a pixel on (terrain flattening's sensor positions)."""
     from ben_sen1_assets.sar.terrain import ecef_row, ecef_row_cells, node_interp3, node_row_cells, subgrid_columns
 
     rng = np.random.default_rng(step + width)
@@ -119,8 +120,11 @@ def test_row_helpers_equal_the_per_pixel_interpolation(step, width):
     sensor = rng.uniform(-7.1e6, 7.1e6, (ny, nx, 3))
     frac, starts = subgrid_columns(width, step)
     assert starts[0] == 0 and starts[-1] == width and np.all(np.diff(starts) > 0)
+    centre_frac, centre_starts = subgrid_columns(width - 1, step, 0.5)
+    assert centre_starts[0] == 0 and centre_starts[-1] == width - 1
     per_pixel = np.empty((width, 3))
     cells = np.empty((3, width))
+    centres = np.empty((3, width - 1))
     p = np.empty(3)
     for i in range(rows):
         ecef_row(i, heights, und, p0, nrm, step, per_pixel)
@@ -130,3 +134,8 @@ def test_row_helpers_equal_the_per_pixel_interpolation(step, width):
         for j in range(width):
             node_interp3(float(i), float(j), sensor, step, p)
             np.testing.assert_array_equal(cells[:, j], p)
+        if i + 1 < rows:
+            node_row_cells(i + 0.5, sensor, step, centre_frac, centre_starts, centres)
+            for j in range(width - 1):
+                node_interp3(i + 0.5, j + 0.5, sensor, step, p)
+                np.testing.assert_array_equal(centres[:, j], p)
