@@ -11,11 +11,12 @@ blocks are cut.
 
 ECEF positions are not stored (three float64 per pixel would triple a block's memory): kernels
 rebuild them row by row (:func:`ecef_row_cells`; per pixel :func:`ecef_row`) from the height and
-the exact geodesy of a sub-grid every ``step`` pixels, ``X = X₀ + (H + N)·n`` (X₀ the ellipsoid point, n its normal, N the geoid
-undulation; bilinear between sub-grid nodes, < 1 mm, as :mod:`.geocoding` does). The sensor
-position at zero Doppler and the ground azimuth spacing are solved exactly at the sub-grid
-nodes (at the node's DEM height) and interpolated bilinearly (the orbit is straight to < 1 mm
-over a node cell; a height changes the zero-Doppler time by far less than a line).
+the exact geodesy of a sub-grid every ``step`` pixels, ``X = X₀ + (H + N)·n`` (X₀ the ellipsoid
+point, n its normal, N the geoid undulation; bilinear between sub-grid nodes, < 1 mm, as
+:mod:`.geocoding` does). The sensor position at zero Doppler and the ground azimuth spacing are
+solved exactly at the sub-grid nodes (at the node's DEM height) and interpolated bilinearly (the
+orbit is straight to < 1 mm over a node cell; a height changes the zero-Doppler time by far less
+than a line).
 """
 
 from __future__ import annotations
