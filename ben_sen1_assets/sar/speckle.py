@@ -238,7 +238,7 @@ def _refined_lee_kernel(p, sm, ws, stride, bits, nv2, out, r_lo, c_lo):
         rb = np.empty(CHUNK, np.uint64)
         s = np.zeros(CHUNK)
         s2 = np.zeros(CHUNK)
-        n = np.zeros(CHUNK, np.int64)
+        n = np.zeros(CHUNK)  # counts in float64 (exact): no integer lanes beside the float ones
         # edge direction → mask of each pixel (index 8, the whole box, without a valid gradient)
         ra = sm[r, c0 : c0 + m + 2 * stride]
         rm = sm[r + stride, c0 : c0 + m + 2 * stride]
@@ -287,7 +287,7 @@ def _refined_lee_kernel(p, sm, ws, stride, bits, nv2, out, r_lo, c_lo):
                     x = v if ok else np.float32(0.0)
                     s[c] += np.float64(x)
                     s2[c] += np.float64(x * x)
-                    n[c] += 1 if ok else 0
+                    n[c] += 1.0 if ok else 0.0
         for c in range(m):
             z = p[r + h, c0 + c + h]
             if z != z:
