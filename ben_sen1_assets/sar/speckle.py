@@ -273,21 +273,37 @@ def _refined_lee_kernel(p, sm, ws, stride, bits, nv2, out, r_lo, c_lo):
                     k = 6 if abs(m00 - m11) < abs(m22 - m11) else 7
             kk[c] = k
         # mask sums, offset by offset, in the window's row-major order (loads unconditional, from
-        # slices: LLVM vectorizes the chunk loop only so)
+        # slices: LLVM vectorizes the chunk loop only so); two offsets of a row per pass over the
+        # chunk, added one after the other: half the accumulators' loads and stores
         for i in range(ws):
             row = p[r + i]
             for c in range(m):
                 rb[c] = bits[kk[c], i]
-            for j in range(ws):
+            for j in range(0, ws - 1, 2):
                 sh = np.uint64(j)
+                sh1 = np.uint64(j + 1)
                 vals = row[c0 + j : c0 + j + m]
+                vals1 = row[c0 + j + 1 : c0 + j + 1 + m]
                 for c in range(m):
                     v = vals[c]
                     ok = (v == v) & (((rb[c] >> sh) & one) != zero)
                     x = v if ok else np.float32(0.0)
-                    s[c] += np.float64(x)
-                    s2[c] += np.float64(x * x)
-                    n[c] += 1.0 if ok else 0.0
+                    v1 = vals1[c]
+                    ok1 = (v1 == v1) & (((rb[c] >> sh1) & one) != zero)
+                    x1 = v1 if ok1 else np.float32(0.0)
+                    s[c] = (s[c] + np.float64(x)) + np.float64(x1)
+                    s2[c] = (s2[c] + np.float64(x * x)) + np.float64(x1 * x1)
+                    n[c] = (n[c] + (1.0 if ok else 0.0)) + (1.0 if ok1 else 0.0)
+            j = ws - 1  # the window is odd: its last column alone
+            sh = np.uint64(j)
+            vals = row[c0 + j : c0 + j + m]
+            for c in range(m):
+                v = vals[c]
+                ok = (v == v) & (((rb[c] >> sh) & one) != zero)
+                x = v if ok else np.float32(0.0)
+                s[c] += np.float64(x)
+                s2[c] += np.float64(x * x)
+                n[c] += 1.0 if ok else 0.0
         for c in range(m):
             z = p[r + h, c0 + c + h]
             if z != z:
