@@ -176,9 +176,10 @@ def _mmse(z: float, mean: float, var: float, nv2: float) -> float:
 # order (float64 accumulators, squares in float32, as the per-pixel definition). The kernels below
 # take CHUNK pixels of a row at once: for every offset (i, j) of the window (two of a row per pass in
 # the Refined Lee kernel), a branch-free pass over the chunk adds the value if it is finite and in
-# the pixel's mask, else +0.0 (which leaves a float64 sum unchanged). Each pixel's terms are thus added in the same order as in a per-pixel
-# loop (bit-identical results), while the chunk's independent sums fill SIMD lanes instead of one
-# latency-bound chain with an unpredictable branch per term.
+# the pixel's mask, else +0.0 (which leaves a float64 sum unchanged). Each pixel's terms are thus
+# added in the same order as in a per-pixel loop (bit-identical results), while the chunk's
+# independent sums fill SIMD lanes instead of one latency-bound chain with an unpredictable branch
+# per term.
 CHUNK = 256
 
 
