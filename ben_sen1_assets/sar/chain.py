@@ -6,7 +6,7 @@ reader → border noise + thermal noise → calibration → [terrain flattening:
 :mod:`.terrain_flattening`, :mod:`.rtc_area`] → speckle filter → range-Doppler geocoding
 (DEM heights + geoid) → resampling onto the tile grid → dB, and writes a Cloud-Optimized GeoTIFF
 with one float32 band per polarisation (NaN = no data), then ``local_incidence_angle`` (degrees,
-:mod:`.incidence`) and ``mask`` (uint8 bits of :mod:`.masks`, exact in float32), and the
+:mod:`.incidence`; NaN off the GRD image) and ``mask`` (uint8 bits of :mod:`.masks`, exact in float32), and the
 provenance tags (``mask_bits`` names the bits).
 
 How it stays fast and small (DESIGN.md decisions 1, 2):
@@ -20,7 +20,8 @@ How it stays fast and small (DESIGN.md decisions 1, 2):
    once, shared by all polarisations and layers; by default tie-point geocoding,
    :mod:`.tiepoints`, ≤ 0.01 px from the per-pixel solve) → the GRD window those need
    (:func:`grd_extent`); the local incidence angle and the layover/shadow mask from the same
-   heights.
+   heights, computed only within the halo's reach of the pixels on the image (off a swath, the
+   geometry is not computed: nothing there is imaged or hides what is).
 3. Radiometry + speckle filter of GRD pixels are computed only for that GRD window, in strips of
    ≤ 1.25 × ``strip_rows`` lines read with the filter's halo, and kept in a rolling float32 cache: the
    next block reuses the lines it shares with the previous one (consecutive tile blocks map to
@@ -607,7 +608,7 @@ def process_scene_to_tile(
                             writer.wait()  # before the look angles' array: bounds the peak memory
                         with _timer(timings, "incidence"):
                             _, _, look_cosine = block_angles(tb, ellipsoid=False, lia_out=block[len(pols)],
-                                                             look="cosine")
+                                                             look="cosine", image_shape=shape)
                         with _timer(timings, "masks"):
                             mask = layover_shadow(tb, direction, look_cosine=look_cosine)
                             del look_cosine

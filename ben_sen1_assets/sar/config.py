@@ -58,7 +58,7 @@ from .radiometry import QUANTITIES, RadiometryParams
 from .speckle import SpeckleFilter
 
 #: bump when the chain's numerics change (part of :meth:`ProcessingConfig.fingerprint`)
-CHAIN_VERSION = "3"
+CHAIN_VERSION = "4"
 
 DEM_KINDS = ("local", "glo30", "constant")
 

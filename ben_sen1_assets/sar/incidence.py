@@ -22,19 +22,33 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .terrain import TerrainBlock, ecef_row_cells, node_row_cells, subgrid_columns
+from .terrain import TerrainBlock, ecef_row_cells, imaged_columns, node_row_cells, subgrid_columns
+
+
+@numba.njit(cache=True, inline="always")
+def _ecef_row_in(i, heights, und, p0, nrm, step, frac, starts, out, lo, hi):
+    """ECEF positions of row ``i``, columns ``lo[i]:hi[i]``; NaN in the others (no position)."""
+    jlo = lo[i]
+    jhi = hi[i]
+    out[:, :jlo] = np.nan
+    out[:, jhi:] = np.nan
+    ecef_row_cells(i, heights, und, p0, nrm, step, frac, starts, out, jlo, jhi)
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
 def _geometry_kernel(heights, und, p0, nrm, sensor, step, r0, c0, h, w, nchunks, out_psi, cosine, out_lia,
-                     ellipsoid, out_ell):
+                     ellipsoid, out_ell, lo, hi, line, pixel, lines, samples):
     """Per row chunk, with the ECEF positions of three rows at a time and the sensor positions of
     the current row (components first, built cell by cell of the sub-grid): the off-nadir look
     angle of every pixel (radians, float32; or if ``cosine`` its cosine clamped to [-1, 1],
     float64, the arccos left to :mod:`.masks`' shadow test, which rarely needs it) and, for the
-    block's pixels, the local and (if ``ellipsoid``) the ellipsoid incidence angles (degrees)."""
+    block's pixels, the local and (if ``ellipsoid``) the ellipsoid incidence angles (degrees).
+    Only columns ``lo[i]:hi[i]`` of row i are computed (NaN elsewhere); if ``lines`` > 0, the
+    incidence angles only where (``line``, ``pixel``) falls on a GRD image of ``lines`` ×
+    ``samples`` (NaN elsewhere)."""
     H, W = heights.shape
     frac, starts = subgrid_columns(W, step)
+    on_image_only = lines > 0
     for k in numba.prange(nchunks):
         a = k * H // nchunks
         b = (k + 1) * H // nchunks
@@ -42,24 +56,26 @@ def _geometry_kernel(heights, und, p0, nrm, sensor, step, r0, c0, h, w, nchunks,
             continue
         rows = np.full((3, 3, W), np.nan)  # rows i-1, i, i+1 at slots (i-1)%3, i%3, (i+1)%3
         if a >= 1:
-            ecef_row_cells(a - 1, heights, und, p0, nrm, step, frac, starts, rows[(a - 1) % 3])
-        ecef_row_cells(a, heights, und, p0, nrm, step, frac, starts, rows[a % 3])
+            _ecef_row_in(a - 1, heights, und, p0, nrm, step, frac, starts, rows[(a - 1) % 3], lo, hi)
+        _ecef_row_in(a, heights, und, p0, nrm, step, frac, starts, rows[a % 3], lo, hi)
         sen = np.empty((3, W))  # the sensor at each pixel's zero-Doppler time, row i
         up = np.empty((3, W) if ellipsoid else (3, 1))  # the ellipsoid normal, row i
         for i in range(a, b):
             nxt = rows[(i + 1) % 3]
             if i + 1 < H:
-                ecef_row_cells(i + 1, heights, und, p0, nrm, step, frac, starts, nxt)
+                _ecef_row_in(i + 1, heights, und, p0, nrm, step, frac, starts, nxt, lo, hi)
             else:
                 nxt[:, :] = np.nan
             cur = rows[i % 3]
             prev = rows[(i - 1) % 3] if i >= 1 else rows[(i + 2) % 3]  # unused at i = 0 (NaN)
             inner = r0 <= i < r0 + h
-            node_row_cells(i, sensor, step, frac, starts, sen)
+            jlo = lo[i]
+            jhi = hi[i]
+            node_row_cells(i, sensor, step, frac, starts, sen, jlo, jhi)
             if inner and ellipsoid:
-                node_row_cells(i, nrm, step, frac, starts, up)
+                node_row_cells(i, nrm, step, frac, starts, up, jlo, jhi)
             for j in range(W):
-                x0 = cur[0, j]
+                x0 = cur[0, j]  # NaN outside lo:hi
                 if not np.isfinite(x0):
                     out_psi[i, j] = np.nan
                     if inner and c0 <= j < c0 + w:
@@ -87,7 +103,9 @@ def _geometry_kernel(heights, und, p0, nrm, sensor, step, r0, c0, h, w, nchunks,
                 jb = j - 1 if j >= 1 and np.isfinite(cur[0, j - 1]) else j
                 north = prev if i >= 1 and np.isfinite(prev[0, j]) else cur
                 south = nxt if i + 1 < H and np.isfinite(nxt[0, j]) else cur
-                if ja == jb or north is south:
+                off_image = on_image_only and not (line[i, j] > -1.0 and line[i, j] < lines
+                                                   and pixel[i, j] > -1.0 and pixel[i, j] < samples)
+                if ja == jb or north is south or off_image:
                     out_lia[i - r0, j - c0] = np.nan
                     if ellipsoid:
                         out_ell[i - r0, j - c0] = np.nan
@@ -114,7 +132,8 @@ def _geometry_kernel(heights, und, p0, nrm, sensor, step, r0, c0, h, w, nchunks,
 
 
 def block_angles(block: TerrainBlock, ellipsoid: bool = True, lia_out: np.ndarray | None = None,
-                 look: str = "angle") -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+                 look: str = "angle", image_shape: tuple[int, int] | None = None,
+                 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """(local incidence angle °, ellipsoid incidence angle ° of the block's pixels, float32; the
     off-nadir look angle (radians, float32) of every pixel of the grown grid), NaN without height.
 
@@ -122,7 +141,14 @@ def block_angles(block: TerrainBlock, ellipsoid: bool = True, lia_out: np.ndarra
     kernel). ``lia_out``: a float32 array of the block's shape to write the local incidence angle
     into (e.g. the output band), instead of a new one. ``look="cosine"``: instead of the look
     angle, its cosine (float64, clamped to [-1, 1]; what :func:`.masks.layover_shadow` takes as
-    ``look_cosine``, sparing an arccos per pixel)."""
+    ``look_cosine``, sparing an arccos per pixel).
+
+    ``image_shape``: the GRD image's (lines, samples). Then the angles are those of the imaged
+    ground only: the incidence angles where the pixel's GRD coordinate falls on the image (as
+    :func:`.chain_kernels.extent_rows` counts it), NaN elsewhere; the look angle within the
+    halo's reach of such a pixel (:func:`.terrain.imaged_columns`: all the layover/shadow sweep
+    needs), NaN beyond. Off a swath, nothing is computed: on a tile the swath half covers, half
+    of the kernel's work."""
     h, w = block.block_shape
     r0, c0 = block.offset
     heights = np.ascontiguousarray(block.heights, dtype=np.float32)
@@ -135,8 +161,18 @@ def block_angles(block: TerrainBlock, ellipsoid: bool = True, lia_out: np.ndarra
     ell = np.empty((h, w) if ellipsoid else (1, 1), np.float32)
     psi = np.empty(heights.shape, np.float64 if look == "cosine" else np.float32)
     nchunks = max(1, min(heights.shape[0], 4 * numba.get_num_threads()))
+    line, pixel = block.line, block.pixel
+    if image_shape is None:
+        lo = np.zeros(heights.shape[0], np.int64)
+        hi = np.full(heights.shape[0], heights.shape[1], np.int64)
+        lines = samples = 0.0
+    else:
+        lines, samples = float(image_shape[0]), float(image_shape[1])
+        line = np.ascontiguousarray(line, dtype=np.float32)
+        pixel = np.ascontiguousarray(pixel, dtype=np.float32)
+        lo, hi = imaged_columns(line, pixel, lines, samples, r0, c0)
     _geometry_kernel(heights, block.und, block.p0, block.nrm, block.sensor, block.step, r0, c0, h, w, nchunks,
-                     psi, look == "cosine", lia_out, bool(ellipsoid), ell)
+                     psi, look == "cosine", lia_out, bool(ellipsoid), ell, lo, hi, line, pixel, lines, samples)
     return lia_out, (ell if ellipsoid else None), psi
 
 

@@ -195,6 +195,39 @@ def read_terrain_block(
 # ------------------------------------------------------------------------------ numba helpers
 
 
+@numba.njit(cache=True, parallel=True, nogil=True)
+def imaged_columns(line, pixel, lines, samples, reach_rows, reach_cols):
+    """(lo, hi): per row i of a grown grid, the columns ``lo[i]:hi[i]`` within ``reach_rows`` rows
+    and ``reach_cols`` columns (a block's halo: the reach of layover and shadow) of a pixel whose
+    GRD coordinate (``line``, ``pixel``) falls on an image of ``lines`` × ``samples`` (as
+    :func:`.chain_kernels.extent_rows` counts it); empty (0, 0) for rows with none in reach.
+    A pixel farther from the image neither is imaged nor hides or folds onto one that is."""
+    H, W = line.shape
+    first = np.full(H, W, np.int64)
+    last = np.full(H, -1, np.int64)
+    for i in numba.prange(H):
+        for j in range(W):
+            if line[i, j] > -1.0 and line[i, j] < lines and pixel[i, j] > -1.0 and pixel[i, j] < samples:
+                first[i] = j
+                break
+        for j in range(W - 1, first[i] - 1, -1):
+            if line[i, j] > -1.0 and line[i, j] < lines and pixel[i, j] > -1.0 and pixel[i, j] < samples:
+                last[i] = j
+                break
+    lo = np.zeros(H, np.int64)
+    hi = np.zeros(H, np.int64)
+    for i in numba.prange(H):
+        f = W
+        g = -1
+        for k in range(max(i - reach_rows, 0), min(i + reach_rows + 1, H)):
+            f = min(f, first[k])
+            g = max(g, last[k])
+        if g >= 0:
+            lo[i] = max(f - reach_cols, 0)
+            hi[i] = min(g + reach_cols + 1, W)
+    return lo, hi
+
+
 @numba.njit(cache=True, inline="always")
 def subgrid_cell(x, step):
     """Sub-grid cell ``int(x/step)`` of pixel row or column ``x`` (fractional allowed) and the
@@ -280,17 +313,19 @@ def subgrid_columns(width, step, offset=0.0):
 
 
 @numba.njit(cache=True, inline="always")
-def ecef_row_cells(i, heights, und, p0, nrm, step, frac, starts, out):
-    """:func:`ecef_row` of row ``i`` into ``out`` (3, W): x, y, z of every column (NaN where there
-    is no height: NaN propagates through the same arithmetic). ``frac``, ``starts``: from
-    :func:`subgrid_columns`."""
+def ecef_row_cells(i, heights, und, p0, nrm, step, frac, starts, out, jlo, jhi):
+    """:func:`ecef_row` of row ``i`` into ``out`` (3, W): x, y, z of columns ``jlo:jhi`` (NaN where
+    there is no height: NaN propagates through the same arithmetic; other columns untouched).
+    ``frac``, ``starts``: from :func:`subgrid_columns`."""
     ci, fi = subgrid_cell(i, step)
     gi = 1.0 - fi
     hrow = heights[i]
     ox = out[0]
     oy = out[1]
     oz = out[2]
-    for cj in range(starts.size - 1):
+    for cj in range(max(np.searchsorted(starts, jlo, side="right") - 1, 0), starts.size - 1):
+        if starts[cj] >= jhi:
+            break
         u00 = und[ci, cj]
         u01 = und[ci, cj + 1]
         u10 = und[ci + 1, cj]
@@ -303,7 +338,7 @@ def ecef_row_cells(i, heights, und, p0, nrm, step, frac, starts, out):
         b01x, b01y, b01z = nrm[ci, cj + 1, 0], nrm[ci, cj + 1, 1], nrm[ci, cj + 1, 2]
         b10x, b10y, b10z = nrm[ci + 1, cj, 0], nrm[ci + 1, cj, 1], nrm[ci + 1, cj, 2]
         b11x, b11y, b11z = nrm[ci + 1, cj + 1, 0], nrm[ci + 1, cj + 1, 1], nrm[ci + 1, cj + 1, 2]
-        for j in range(starts[cj], starts[cj + 1]):
+        for j in range(max(starts[cj], jlo), min(starts[cj + 1], jhi)):
             fj = frac[j]
             w00 = gi * (1.0 - fj)
             w01 = gi * fj
@@ -319,20 +354,22 @@ def ecef_row_cells(i, heights, und, p0, nrm, step, frac, starts, out):
 
 
 @numba.njit(cache=True, inline="always")
-def node_row_cells(i, field, step, frac, starts, out):
-    """:func:`node_interp3` of a sub-grid vector field at every pixel of row ``i``, into ``out``
-    (3, W)."""
+def node_row_cells(i, field, step, frac, starts, out, jlo, jhi):
+    """:func:`node_interp3` of a sub-grid vector field at the pixels ``jlo:jhi`` of row ``i``,
+    into ``out`` (3, W)."""
     ci, fi = subgrid_cell(i, step)
     gi = 1.0 - fi
     ox = out[0]
     oy = out[1]
     oz = out[2]
-    for cj in range(starts.size - 1):
+    for cj in range(max(np.searchsorted(starts, jlo, side="right") - 1, 0), starts.size - 1):
+        if starts[cj] >= jhi:
+            break
         a00x, a00y, a00z = field[ci, cj, 0], field[ci, cj, 1], field[ci, cj, 2]
         a01x, a01y, a01z = field[ci, cj + 1, 0], field[ci, cj + 1, 1], field[ci, cj + 1, 2]
         a10x, a10y, a10z = field[ci + 1, cj, 0], field[ci + 1, cj, 1], field[ci + 1, cj, 2]
         a11x, a11y, a11z = field[ci + 1, cj + 1, 0], field[ci + 1, cj + 1, 1], field[ci + 1, cj + 1, 2]
-        for j in range(starts[cj], starts[cj + 1]):
+        for j in range(max(starts[cj], jlo), min(starts[cj + 1], jhi)):
             fj = frac[j]
             w00 = gi * (1.0 - fj)
             w01 = gi * fj

@@ -100,13 +100,13 @@ def _facets(heights, line, pixel, und, p0, nrm, sensor, az_spacing, step, cc_tim
         if a >= b:
             continue
         rows = np.empty((2, 3, W))
-        ecef_row_cells(a, heights, und, p0, nrm, step, frac, starts, rows[a % 2])
+        ecef_row_cells(a, heights, und, p0, nrm, step, frac, starts, rows[a % 2], 0, W)
         sen = np.empty((3, W - 1))
         for i in range(a, b):
             top = rows[i % 2]
             bottom = rows[(i + 1) % 2]
-            ecef_row_cells(i + 1, heights, und, p0, nrm, step, frac, starts, bottom)
-            node_row_cells(i + 0.5, sensor, step, centre_frac, centre_starts, sen)
+            ecef_row_cells(i + 1, heights, und, p0, nrm, step, frac, starts, bottom, 0, W)
+            node_row_cells(i + 0.5, sensor, step, centre_frac, centre_starts, sen, 0, W - 1)
             lo = np.inf
             hi = -np.inf
             for j in range(W - 1):

@@ -128,14 +128,24 @@ def test_row_helpers_equal_the_per_pixel_interpolation(step, width):
     p = np.empty(3)
     for i in range(rows):
         ecef_row(i, heights, und, p0, nrm, step, per_pixel)
-        ecef_row_cells(i, heights, und, p0, nrm, step, frac, starts, cells)
+        ecef_row_cells(i, heights, und, p0, nrm, step, frac, starts, cells, 0, width)
         np.testing.assert_array_equal(cells.T, per_pixel)
-        node_row_cells(i, sensor, step, frac, starts, cells)
+        # a range of columns (cut inside sub-grid cells, or empty): those columns, no others
+        jlo, jhi = sorted(rng.integers(0, width + 1, 2))
+        part = np.full((3, width), -1.0)
+        ecef_row_cells(i, heights, und, p0, nrm, step, frac, starts, part, jlo, jhi)
+        np.testing.assert_array_equal(part[:, jlo:jhi], cells[:, jlo:jhi])
+        assert (part[:, :jlo] == -1.0).all() and (part[:, jhi:] == -1.0).all()
+        node_row_cells(i, sensor, step, frac, starts, cells, 0, width)
         for j in range(width):
             node_interp3(float(i), float(j), sensor, step, p)
             np.testing.assert_array_equal(cells[:, j], p)
+        part[:] = -1.0
+        node_row_cells(i, sensor, step, frac, starts, part, jlo, jhi)
+        np.testing.assert_array_equal(part[:, jlo:jhi], cells[:, jlo:jhi])
+        assert (part[:, :jlo] == -1.0).all() and (part[:, jhi:] == -1.0).all()
         if i + 1 < rows:
-            node_row_cells(i + 0.5, sensor, step, centre_frac, centre_starts, centres)
+            node_row_cells(i + 0.5, sensor, step, centre_frac, centre_starts, centres, 0, width - 1)
             for j in range(width - 1):
                 node_interp3(i + 0.5, j + 0.5, sensor, step, p)
                 np.testing.assert_array_equal(centres[:, j], p)

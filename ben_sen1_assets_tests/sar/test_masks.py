@@ -158,3 +158,32 @@ def test_nearest_flags_of_several_sources_in_one_pass():
         assert 0 < np.count_nonzero(one & bit) < one.size
     with pytest.raises(ValueError, match="two flag arrays"):
         masks.add_nearest_flags_of(one, [*sources, (flags_vv.copy(), 1, 128)], window, line, pixel)
+
+
+def test_off_the_image_nothing_is_computed_and_nothing_on_it_changes(ridge):
+    """Given the GRD image's shape, the geometry is computed only within the halo's reach of the
+    imaged pixels. With the image's near-range edge on the ridge's far slope (its GRD pixel
+    coordinates shifted), the crest off the image still hides the imaged flat ground beyond the
+    foot: the layover/shadow bits and the incidence angle of every imaged pixel are those
+    computed without the edge, bit for bit (a reach of 1 px instead of the halo loses thousands
+    of shadow bits); the angle is NaN off the image, and far off it nothing is computed (NaN look
+    angles)."""
+    import dataclasses
+
+    from ben_sen1_assets.sar.incidence import block_angles
+
+    block, direction, u = ridge
+    lia_all, _, cos_all = block_angles(block, ellipsoid=False, look="cosine")
+    bits_all = masks.layover_shadow(block, direction, look_cosine=cos_all)
+    edge = float(np.median(block.inner(block.pixel)[np.abs(u - 200.0) < 5.0]))  # the far slope
+    block = dataclasses.replace(block, pixel=block.pixel - np.float32(edge))  # the image starts there
+    shape = (int(np.nanmax(block.line)) + 10, 10**6)
+    lia, _, cos = block_angles(block, ellipsoid=False, look="cosine", image_shape=shape)
+    bits = masks.layover_shadow(block, direction, look_cosine=cos)
+    line, pixel = block.inner(block.line), block.inner(block.pixel)
+    on = (line > -1) & (line < shape[0]) & (pixel > -1) & (pixel < shape[1])
+    assert 0.2 < on.mean() < 0.8 and (bits_all[on & (u > HALF_WIDTH)] & masks.SHADOW).sum() > 1000
+    np.testing.assert_array_equal(bits[on], bits_all[on])
+    np.testing.assert_array_equal(lia[on], lia_all[on])
+    assert np.isnan(lia[~on]).all() and np.isfinite(lia_all).all()
+    assert np.isnan(cos).mean() > 0.1 and not np.isnan(cos_all).any()
