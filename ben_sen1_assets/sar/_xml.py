@@ -51,6 +51,33 @@ def strip_namespaces(root: Element) -> Element:
     return root
 
 
+class Children:
+    """``el``'s direct children by tag, looked up once: stands in for ``el`` in this module's
+    functions when many fields of one element are read (a geolocation grid point's 9, a
+    calibration vector's 7). lxml's ``el.find(tag)`` walks its path machinery on every call
+    (≈ 4 µs; ≈ 0.6 µs here, the children gathered once included).
+
+    ``find(tag)`` returns the first child named ``tag`` or None, exactly as ``el.find(tag)`` (a
+    plain name matches children without a namespace only, as the dict's keys); any other path
+    (``position/x``, predicates, ...) is left to ``el.find``.
+    """
+
+    __slots__ = ("tag", "_el", "_first")
+
+    def __init__(self, el: Element) -> None:
+        first: dict = {}
+        for child in el:
+            first.setdefault(child.tag, child)  # the first one wins, as with el.find
+        self.tag = el.tag
+        self._el = el
+        self._first = first
+
+    def find(self, path: str) -> Element | None:
+        if path.isidentifier():
+            return self._first.get(path)
+        return self._el.find(path)
+
+
 def find(el: Element, path: str, source: str) -> Element:
     found = el.find(path)
     if found is None:

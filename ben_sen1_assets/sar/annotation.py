@@ -146,6 +146,7 @@ def _orbit(root, source: str) -> OrbitStateVectors:
     vectors = root.findall("generalAnnotation/orbitList/orbit")
     if not vectors:
         raise SafeFormatError(f"{source}: generalAnnotation/orbitList has no orbit entries")
+    vectors = [_xml.Children(v) for v in vectors]
     times = np.array([_xml.time(v, "time", source) for v in vectors], dtype="datetime64[ns]")
     pos = np.array([[_xml.number(v, f"position/{a}", source) for a in "xyz"] for v in vectors])
     vel = np.array([[_xml.number(v, f"velocity/{a}", source) for a in "xyz"] for v in vectors])
@@ -157,6 +158,7 @@ def _geolocation_grid(root, source: str) -> GeolocationGrid:
     points = root.findall("geolocationGrid/geolocationGridPointList/geolocationGridPoint")
     if not points:
         raise SafeFormatError(f"{source}: geolocationGrid has no geolocationGridPoint")
+    points = [_xml.Children(p) for p in points]  # 9 fields read from each point
 
     def col(name: str, kind=float):
         return np.array([_xml.number(p, name, source, kind) for p in points])
@@ -178,6 +180,7 @@ def _coordinate_conversion(root, source: str) -> CoordinateConversion:
     sets = root.findall("coordinateConversion/coordinateConversionList/coordinateConversion")
     if not sets:
         raise SafeFormatError(f"{source}: coordinateConversion list is empty")
+    sets = [_xml.Children(s) for s in sets]
     srgr = [_xml.array(s, "srgrCoefficients", source) for s in sets]
     grsr = [_xml.array(s, "grsrCoefficients", source) for s in sets]
     if len({c.size for c in srgr + grsr}) != 1:
@@ -196,7 +199,7 @@ def _swath_bounds(root, source: str) -> tuple[SwathBounds, ...]:
     out = []
     for merge in root.findall("swathMerging/swathMergeList/swathMerge"):
         swath = _xml.text(merge, "swath", source)
-        for b in merge.findall("swathBoundsList/swathBounds"):
+        for b in map(_xml.Children, merge.findall("swathBoundsList/swathBounds")):
             out.append(
                 SwathBounds(
                     swath=swath,
@@ -215,9 +218,9 @@ def parse_annotation(data: bytes, source: str) -> ProductAnnotation:
     root = _xml.parse_xml(data, source)
     if root.tag != "product":
         raise SafeFormatError(f"{source}: root element is <{root.tag}>, expected <product>")
-    hdr = _xml.find(root, "adsHeader", source)
-    info = _xml.find(root, "generalAnnotation/productInformation", source)
-    img = _xml.find(root, "imageAnnotation/imageInformation", source)
+    hdr = _xml.Children(_xml.find(root, "adsHeader", source))
+    info = _xml.Children(_xml.find(root, "generalAnnotation/productInformation", source))
+    img = _xml.Children(_xml.find(root, "imageAnnotation/imageInformation", source))
     proc = root.find("imageAnnotation/processingInformation")
     a_axis = _xml.number(proc, "ellipsoidSemiMajorAxis", source) if proc is not None and proc.find("ellipsoidSemiMajorAxis") is not None else 6378137.0
     b_axis = _xml.number(proc, "ellipsoidSemiMinorAxis", source) if proc is not None and proc.find("ellipsoidSemiMinorAxis") is not None else 6356752.314245

@@ -135,6 +135,7 @@ def parse_calibration(data: bytes, source: str) -> CalibrationLut:
     vectors = root.findall("calibrationVectorList/calibrationVector")
     if not vectors:
         raise SafeFormatError(f"{source}: calibrationVectorList has no calibrationVector")
+    vectors = [_xml.Children(v) for v in vectors]
     pixel = [_xml.array(v, "pixel", source, np.int64) for v in vectors]
     empty = [i for i, p in enumerate(pixel) if p.size == 0]
     if empty:
@@ -181,6 +182,7 @@ def parse_noise(data: bytes, source: str) -> NoiseLut:
         )
     pixels, values = [], []
     vector_tag = vectors[0].tag
+    vectors = [_xml.Children(v) for v in vectors]
     for i, v in enumerate(vectors):
         p = _xml.array(v, "pixel", source, np.int64)
         x = _xml.array(v, lut_tag, source)
@@ -213,7 +215,7 @@ def parse_noise(data: bytes, source: str) -> NoiseLut:
         values=tuple(values),
     )
     blocks = []
-    for k, b in enumerate(root.findall("noiseAzimuthVectorList/noiseAzimuthVector")):
+    for k, b in enumerate(map(_xml.Children, root.findall("noiseAzimuthVectorList/noiseAzimuthVector"))):
         bl = _xml.array(b, "line", source, np.int64)
         bv = _xml.array(b, "noiseAzimuthLut", source)
         if bl.size != bv.size or bl.size == 0:
