@@ -109,14 +109,24 @@ def number(el: Element, path: str, source: str, kind: type = float) -> float | i
         ) from exc
 
 
-def array(el: Element, path: str, source: str, dtype: type = np.float64) -> np.ndarray:
-    """A whitespace-separated list; checks the ``count`` attribute when present."""
+def array(el: Element, path: str, source: str, dtype: type = np.float64, memo: dict | None = None) -> np.ndarray:
+    """A whitespace-separated list; checks the ``count`` attribute when present.
+
+    ``memo``, a dict the caller keeps for one document, holds the values of texts already
+    converted: a calibration file's vectors repeat their lists word for word (in every product
+    seen, each of the 5 lists has one text for all 27 vectors). The array returned is new.
+    """
     found = find(el, path, source)
-    raw = (found.text or "").split()
-    try:
-        values = np.array(raw, dtype=np.float64).astype(dtype)
-    except ValueError as exc:
-        raise SafeFormatError(f"{source}: element {path!r} holds non-numeric values") from exc
+    raw = found.text or ""
+    floats = memo.get(raw) if memo is not None else None
+    if floats is None:
+        try:
+            floats = np.array(raw.split(), dtype=np.float64)
+        except ValueError as exc:
+            raise SafeFormatError(f"{source}: element {path!r} holds non-numeric values") from exc
+        if memo is not None:
+            memo[raw] = floats
+    values = floats.astype(dtype)  # a copy: the memo's array is never handed out
     count = found.get("count")
     if count is not None and int(count) != values.size:
         raise SafeFormatError(

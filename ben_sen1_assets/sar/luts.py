@@ -136,7 +136,8 @@ def parse_calibration(data: bytes, source: str) -> CalibrationLut:
     if not vectors:
         raise SafeFormatError(f"{source}: calibrationVectorList has no calibrationVector")
     vectors = [_xml.Children(v) for v in vectors]
-    pixel = [_xml.array(v, "pixel", source, np.int64) for v in vectors]
+    memo: dict = {}  # the vectors repeat their lists word for word: each text converted once
+    pixel = [_xml.array(v, "pixel", source, np.int64, memo) for v in vectors]
     empty = [i for i, p in enumerate(pixel) if p.size == 0]
     if empty:
         raise SafeFormatError(f"{source}: calibrationVector[{empty[0]}]/pixel is empty; expected the vector's pixel list")
@@ -145,7 +146,7 @@ def parse_calibration(data: bytes, source: str) -> CalibrationLut:
         raise SafeFormatError(f"{source}: calibration vectors do not share one pixel grid")
     luts = {}
     for name in CALIBRATION_NAMES:
-        rows = [_xml.array(v, name, source) for v in vectors]
+        rows = [_xml.array(v, name, source, memo=memo) for v in vectors]
         if any(r.size != pixel[0].size for r in rows):
             raise SafeFormatError(f"{source}: {name} length differs from its pixel list")
         luts[name] = np.stack(rows)
@@ -183,8 +184,9 @@ def parse_noise(data: bytes, source: str) -> NoiseLut:
     pixels, values = [], []
     vector_tag = vectors[0].tag
     vectors = [_xml.Children(v) for v in vectors]
+    memo: dict = {}  # IPF ≥ 2.9 range vectors repeat their pixel list
     for i, v in enumerate(vectors):
-        p = _xml.array(v, "pixel", source, np.int64)
+        p = _xml.array(v, "pixel", source, np.int64, memo)
         x = _xml.array(v, lut_tag, source)
         if p.size != x.size or p.size == 0:
             raise SafeFormatError(f"{source}: {vector_tag}[{i}] {lut_tag} has {x.size} values for {p.size} pixels")
