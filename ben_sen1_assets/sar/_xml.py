@@ -86,10 +86,11 @@ def find(el: Element, path: str, source: str) -> Element:
 
 
 def text(el: Element, path: str, source: str) -> str:
-    found = find(el, path, source)
-    if found.text is None or not found.text.strip():
+    raw = find(el, path, source).text  # lxml builds a new str on each .text: read it once
+    stripped = raw.strip() if raw is not None else ""
+    if not stripped:
         raise SafeFormatError(f"{source}: element {path!r} under <{el.tag}> is empty")
-    return found.text.strip()
+    return stripped
 
 
 def opt_text(el: Element, path: str) -> str | None:
