@@ -251,3 +251,111 @@ def test_real_luts_pass_the_checks():
         product = open_safe(safe_path(name))
         cal, noise = product.calibration(pol), product.noise(pol)
         assert (cal.sigma_nought > 0).all() and any((v == 0).any() for v in noise.range_vectors.values)
+
+
+# -- duplicated, missing and non-numeric elements: the first of duplicates is read (lxml's find) ----
+def test_children_find_what_find_finds():
+    """``_xml.Children`` (an element's children looked up by tag once) returns for every path what
+    ``el.find`` returns: the first of duplicates, None when missing, a namespaced twin ignored, and
+    for ``a/b`` the first ``b`` under any ``a`` (here the first ``w`` has no ``a``)."""
+    from ben_sen1_assets.sar import _xml
+
+    root = _xml.parse_xml(
+        b'<p xmlns:n="urn:n"><n:x>ns</n:x><x>1</x><y>2</y><x>3</x><v><a>4</a><a>5</a></v>'
+        b"<w><b>6</b></w><w><a>7</a></w><w><a>8</a></w></p>",
+        "SRC",
+    )
+    kids = _xml.Children(root)
+    paths = ["x", "y", "z", "v", "v/a", "v/b", "w", "w/a", "w/b", "w/c", "z/a", "x/a", "{urn:n}x", "*", "w/*", ".//a"]
+    for path in paths:
+        assert kids.find(path) is root.find(path), path
+    assert (kids.find("x").text, kids.find("v/a").text, kids.find("w/a").text) == ("1", "4", "7")
+    for path in ("z", "v/b", "w/c"):
+        with pytest.raises(SafeFormatError, match=rf"^SRC: missing element '{path}' under <p>$"):
+            _xml.number(kids, path, "SRC")
+
+
+def _edited(path, edit) -> bytes:
+    from lxml import etree
+
+    root = etree.fromstring(path.read_bytes())
+    edit(root)
+    return etree.tostring(root)
+
+
+def _twin(el, text: str | None, before: bool) -> None:
+    """A copy of ``el`` next to it, its text (or its first child's) replaced by ``text``."""
+    import copy
+
+    twin = copy.deepcopy(el)
+    (twin if len(twin) == 0 else twin[0]).text = text
+    (el.addprevious if before else el.addnext)(twin)
+
+
+def test_duplicated_element_first_is_read_missing_one_is_named():
+    """In a real annotation: of two ``latitude`` (or ``position``) elements the first is read; an
+    orbit vector whose first ``position`` lacks ``x`` reads the ``x`` of its second; a missing
+    field fails naming the file, the element and its parent."""
+    from ben_sen1_assets.sar.annotation import parse_annotation
+
+    path = next((safe_path(S1A_2021_DESC) / "annotation").glob("s1a-iw-grd-vv-*.xml"))
+    point = lambda root, k: root.findall(".//geolocationGridPoint")[k]  # noqa: E731
+    orbit = lambda root, k: root.findall(".//orbitList/orbit")[k]  # noqa: E731
+    ref = parse_annotation(path.read_bytes(), path.name)
+
+    ann = parse_annotation(_edited(path, lambda r: _twin(point(r, 3).find("latitude"), "-89.5", before=False)), path.name)
+    np.testing.assert_array_equal(ann.geolocation_grid.latitude, ref.geolocation_grid.latitude)
+    ann = parse_annotation(_edited(path, lambda r: _twin(point(r, 3).find("latitude"), "-89.5", before=True)), path.name)
+    assert ann.geolocation_grid.latitude[3] == -89.5
+    np.testing.assert_array_equal(np.delete(ann.geolocation_grid.latitude, 3), np.delete(ref.geolocation_grid.latitude, 3))
+
+    ann = parse_annotation(_edited(path, lambda r: _twin(orbit(r, 2).find("position"), "1.5", before=False)), path.name)
+    np.testing.assert_array_equal(ann.orbit.position, ref.orbit.position)
+    ann = parse_annotation(_edited(path, lambda r: _twin(orbit(r, 2).find("position"), "1.5", before=True)), path.name)
+    assert ann.orbit.position[2, 0] == 1.5 and (ann.orbit.position[2, 1:] == ref.orbit.position[2, 1:]).all()
+
+    def x_in_second_position(root):
+        first = orbit(root, 2).find("position")
+        _twin(first, "2.5", before=False)
+        first.remove(first.find("x"))
+
+    ann = parse_annotation(_edited(path, x_in_second_position), path.name)
+    assert ann.orbit.position[2, 0] == 2.5 and (ann.orbit.position[2, 1:] == ref.orbit.position[2, 1:]).all()
+
+    def no_height(root):
+        point(root, 5).remove(point(root, 5).find("height"))
+
+    with pytest.raises(SafeFormatError, match=rf"^{path.name}: missing element 'height' under <geolocationGridPoint>$"):
+        parse_annotation(_edited(path, no_height), path.name)
+    with pytest.raises(SafeFormatError, match=rf"^{path.name}: missing element 'position/y' under <orbit>$"):
+        parse_annotation(_edited(path, lambda r: orbit(r, 4).find("position").remove(orbit(r, 4).find("position/y"))), path.name)
+
+
+def test_calibration_lists_duplicated_non_numeric_or_miscounted():
+    """A calibration vector's lists: the first of two ``sigmaNought`` is read; a non-numeric value
+    or a ``count`` that disagrees fails naming the file and the element, also for a list whose
+    text (as in every real calibration file) is the same in every vector."""
+    from ben_sen1_assets.sar.luts import parse_calibration
+
+    path = next((safe_path(S1A_2021_DESC) / "annotation" / "calibration").glob("calibration-*-vv-*.xml"))
+    vector = lambda root, k: root.findall(".//calibrationVector")[k]  # noqa: E731
+    ref = parse_calibration(path.read_bytes(), path.name)
+
+    cal = parse_calibration(_edited(path, lambda r: _twin(vector(r, 3).find("sigmaNought"), "abc", before=False)), path.name)
+    np.testing.assert_array_equal(cal.sigma_nought, ref.sigma_nought)
+
+    def non_numeric(root):
+        lut = vector(root, 6).find("gamma")
+        values = lut.text.split()
+        values[10] = "1,5"
+        lut.text = " ".join(values)
+
+    with pytest.raises(SafeFormatError, match=rf"^{path.name}: element 'gamma' holds non-numeric values$"):
+        parse_calibration(_edited(path, non_numeric), path.name)
+
+    def miscounted(root):
+        lut = vector(root, 2).find("betaNought")  # the same text as the vectors before it
+        lut.set("count", str(int(lut.get("count")) + 1))
+
+    with pytest.raises(SafeFormatError, match=rf"^{path.name}: element 'betaNought' has count=651 but 650 values$"):
+        parse_calibration(_edited(path, miscounted), path.name)
