@@ -3,6 +3,10 @@ errors naming file and field.
 
 lxml parses a product's ≈ 6 MB of annotation, calibration and noise XML three times faster than
 the standard library's ElementTree (≈ 12 vs 34 ms): a fixed cost of every product opened.
+Reading the values out of the trees cost more than that: with each element's children looked up
+once (:class:`Children`) and each list text converted once per document (``array``'s memo),
+annotation + calibration of VV and VH take ≈ 45 ms (≈ 105 ms with an ``el.find`` per field and a
+conversion per list), the two noise files ≈ 23 ms (≈ 33 ms).
 """
 
 from __future__ import annotations
