@@ -124,7 +124,7 @@ def number(el: Element, path: str, source: str, kind: type = float) -> float | i
     raw = text(el, path, source)
     try:
         return kind(float(raw)) if kind is int else kind(raw)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:  # OverflowError: an integer field holding inf or 1e400
         raise SafeFormatError(
             f"{source}: element {path!r} = {raw!r} is not a {kind.__name__}"
         ) from exc

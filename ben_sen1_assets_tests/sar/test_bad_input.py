@@ -330,6 +330,15 @@ def test_duplicated_element_first_is_read_missing_one_is_named():
     with pytest.raises(SafeFormatError, match=rf"^{path.name}: missing element 'position/y' under <orbit>$"):
         parse_annotation(_edited(path, lambda r: orbit(r, 4).find("position").remove(orbit(r, 4).find("position/y"))), path.name)
 
+    def text_of(value):
+        def edit(root):
+            point(root, 5).find("line").text = value
+        return edit
+
+    for value in ("inf", "1e400", "nan"):  # an integer field no int can hold: the same clear error
+        with pytest.raises(SafeFormatError, match=rf"^{path.name}: element 'line' = '{value}' is not a int$"):
+            parse_annotation(_edited(path, text_of(value)), path.name)
+
 
 def test_calibration_lists_duplicated_non_numeric_or_miscounted():
     """A calibration vector's lists: the first of two ``sigmaNought`` is read; a non-numeric value
