@@ -74,8 +74,17 @@ def _geometry_kernel(heights, und, p0, nrm, sensor, step, r0, c0, h, w, nchunks,
             node_row_cells(i, sensor, step, frac, starts, sen, jlo, jhi)
             if inner and ellipsoid:
                 node_row_cells(i, nrm, step, frac, starts, up, jlo, jhi)
-            for j in range(W):
-                x0 = cur[0, j]  # NaN outside lo:hi
+            # off lo:hi nothing is computed: NaN, written in runs
+            out_psi[i, :jlo] = np.nan
+            out_psi[i, jhi:] = np.nan
+            if inner:
+                out_lia[i - r0, : max(min(jlo - c0, w), 0)] = np.nan
+                out_lia[i - r0, max(min(jhi - c0, w), 0):] = np.nan
+                if ellipsoid:
+                    out_ell[i - r0, : max(min(jlo - c0, w), 0)] = np.nan
+                    out_ell[i - r0, max(min(jhi - c0, w), 0):] = np.nan
+            for j in range(jlo, jhi):
+                x0 = cur[0, j]
                 if not np.isfinite(x0):
                     out_psi[i, j] = np.nan
                     if inner and c0 <= j < c0 + w:
