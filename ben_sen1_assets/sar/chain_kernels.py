@@ -7,7 +7,7 @@ import numba
 import numpy as np
 from rasterio.windows import Window
 
-from .geocoding import grd_cell, grd_sample
+from .geocoding import grd_cell, grd_sample, on_grd_image
 from .masks import NO_DATA, RTC_AREA_LOW
 
 
@@ -61,7 +61,7 @@ def extent_rows(line, pixel, lines, samples):
         for j in range(w):
             a = line[i, j]
             b = pixel[i, j]
-            if a > -1.0 and a < lines and b > -1.0 and b < samples:  # False for NaN
+            if on_grd_image(a, b, lines, samples):
                 l0 = min(l0, a)
                 l1 = max(l1, a)
                 p0 = min(p0, b)

@@ -367,12 +367,21 @@ def geocode_grid(
     return line, pixel
 
 
+@numba.njit(inline="always", nogil=True)
+def on_grd_image(line, pixel, lines, samples):
+    """Whether GRD coordinate (``line``, ``pixel``) falls on an image of ``lines`` × ``samples``
+    (within a pixel of its edge; False for NaN): the one test of what the product sees, in every
+    kernel that asks it (:func:`.chain_kernels.extent_rows`, :func:`.terrain.imaged_columns`, the
+    incidence kernel) and, on arrays, in :func:`grd_window_for`."""
+    return line > -1.0 and line < lines and pixel > -1.0 and pixel < samples
+
+
 def grd_window_for(
     line: np.ndarray, pixel: np.ndarray, image_shape: tuple[int, int], margin: int = 2
 ) -> Window | None:
     """Smallest GRD window (inside the image) holding all finite (line, pixel) plus ``margin``.
 
-    None when no point falls on the image.
+    None when no point falls on the image (:func:`on_grd_image`, on arrays).
     """
     ok = np.isfinite(line) & np.isfinite(pixel)
     ok &= (line > -1) & (line < image_shape[0]) & (pixel > -1) & (pixel < image_shape[1])

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from .geocoding import on_grd_image
 from .terrain import TerrainBlock, ecef_row_cells, imaged_columns, node_row_cells, subgrid_columns
 
 
@@ -112,8 +113,7 @@ def _geometry_kernel(heights, und, p0, nrm, sensor, step, r0, c0, h, w, nchunks,
                 jb = j - 1 if j >= 1 and np.isfinite(cur[0, j - 1]) else j
                 north = prev if i >= 1 and np.isfinite(prev[0, j]) else cur
                 south = nxt if i + 1 < H and np.isfinite(nxt[0, j]) else cur
-                off_image = on_image_only and not (line[i, j] > -1.0 and line[i, j] < lines
-                                                   and pixel[i, j] > -1.0 and pixel[i, j] < samples)
+                off_image = on_image_only and not on_grd_image(line[i, j], pixel[i, j], lines, samples)
                 if ja == jb or north is south or off_image:
                     out_lia[i - r0, j - c0] = np.nan
                     if ellipsoid:
@@ -153,10 +153,10 @@ def block_angles(block: TerrainBlock, ellipsoid: bool = True, lia_out: np.ndarra
     ``look_cosine``, sparing an arccos per pixel).
 
     ``image_shape``: the GRD image's (lines, samples). Then the angles are those of the imaged
-    ground only: the incidence angles where the pixel's GRD coordinate falls on the image (as
-    :func:`.chain_kernels.extent_rows` counts it), NaN elsewhere; the look angle within the
-    halo's reach of such a pixel (:func:`.terrain.imaged_columns`: all the layover/shadow sweep
-    needs), NaN beyond. Off a swath, nothing is computed: on a tile the swath half covers, half
+    ground only: the incidence angles where the pixel's GRD coordinate falls on the image
+    (:func:`.geocoding.on_grd_image`), NaN elsewhere; the look angle within the halo's reach of
+    such a pixel (:func:`.terrain.imaged_columns`: all the layover/shadow sweep needs), NaN
+    beyond. Off a swath, nothing is computed: on a tile the swath half covers, half
     of the kernel's work."""
     h, w = block.block_shape
     r0, c0 = block.offset
@@ -177,7 +177,7 @@ def block_angles(block: TerrainBlock, ellipsoid: bool = True, lia_out: np.ndarra
         lines = samples = 0.0
     else:
         lines, samples = float(image_shape[0]), float(image_shape[1])
-        line = np.ascontiguousarray(line, dtype=np.float32)
+        line = np.ascontiguousarray(line, dtype=np.float32)  # a no-op but for blocks built by hand
         pixel = np.ascontiguousarray(pixel, dtype=np.float32)
         lo, hi = imaged_columns(line, pixel, lines, samples, r0, c0)
     _geometry_kernel(heights, block.und, block.p0, block.nrm, block.sensor, block.step, r0, c0, h, w, nchunks,

@@ -31,7 +31,7 @@ import numpy as np
 from affine import Affine
 from rasterio.windows import Window
 
-from .geocoding import GeometryModel, RasterGrid, _subgrid_geodesy, zero_doppler
+from .geocoding import GeometryModel, RasterGrid, _subgrid_geodesy, on_grd_image, zero_doppler
 
 #: largest ground distance, in units of the local relief, between two points that can shade or
 #: fold onto each other in IW (incidence 29°–46°): shadow reaches relief·tan θ ≤ 1.04·relief
@@ -199,19 +199,19 @@ def read_terrain_block(
 def imaged_columns(line, pixel, lines, samples, reach_rows, reach_cols):
     """(lo, hi): per row i of a grown grid, the columns ``lo[i]:hi[i]`` within ``reach_rows`` rows
     and ``reach_cols`` columns (a block's halo: the reach of layover and shadow) of a pixel whose
-    GRD coordinate (``line``, ``pixel``) falls on an image of ``lines`` × ``samples`` (as
-    :func:`.chain_kernels.extent_rows` counts it); empty (0, 0) for rows with none in reach.
+    GRD coordinate (``line``, ``pixel``) falls on an image of ``lines`` × ``samples``
+    (:func:`.geocoding.on_grd_image`); empty (0, 0) for rows with none in reach.
     A pixel farther from the image neither is imaged nor hides or folds onto one that is."""
     H, W = line.shape
     first = np.full(H, W, np.int64)
     last = np.full(H, -1, np.int64)
     for i in numba.prange(H):
         for j in range(W):
-            if line[i, j] > -1.0 and line[i, j] < lines and pixel[i, j] > -1.0 and pixel[i, j] < samples:
+            if on_grd_image(line[i, j], pixel[i, j], lines, samples):
                 first[i] = j
                 break
         for j in range(W - 1, first[i] - 1, -1):
-            if line[i, j] > -1.0 and line[i, j] < lines and pixel[i, j] > -1.0 and pixel[i, j] < samples:
+            if on_grd_image(line[i, j], pixel[i, j], lines, samples):
                 last[i] = j
                 break
     lo = np.zeros(H, np.int64)

@@ -238,6 +238,19 @@ def test_grd_window_for():
     assert grd_window_for(np.array([-5.0]), np.array([1.0]), (10, 10)) is None
 
 
+def test_on_grd_image_is_the_window_predicate():
+    # the kernels' test of "on the image" and grd_window_for's agree on edges, NaN and ±inf: a
+    # single point is on the image exactly when grd_window_for finds a window for it
+    from ben_sen1_assets.sar.geocoding import on_grd_image
+
+    edges = [-np.inf, -1.0001, -1.0, -0.9999, 0.0, 9.0, 9.9999, 10.0, 10.0001, np.inf, np.nan]
+    for a in edges:
+        for b in edges:
+            expected = grd_window_for(np.array([a]), np.array([b]), (10, 10)) is not None
+            assert on_grd_image(a, b, 10.0, 10.0) == expected, (a, b)
+            assert on_grd_image(np.float32(a), np.float32(b), 10.0, 10.0) == expected, (a, b)
+
+
 def test_footprint_window_and_dem_wrapper():
     from ben_sen1_assets.sar.dem import ConstantDem
     from ben_sen1_assets.sar.geocoding import footprint_window, geocode_with_dem
