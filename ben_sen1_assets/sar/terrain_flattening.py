@@ -36,7 +36,10 @@ For a block of the target grid grown by its halo:
    does the same on arrays already on a target grid.
 
 Speed: one parallel pass computes each facet's contribution; a second splats them, each thread
-owning a band of GRD lines (no atomics, no private copies of the accumulator).
+owning a band of GRD lines (no atomics, no private copies of the accumulator). A sub-facet under a
+pixel each way (nearly all of them where the grids' pixels are alike) is added to its 2 × 2 pixels
+without the loops' branches, the same sums bit for bit: the splat of a 1024-row band of a tile
+across the swath's edge, 1.26–1.41 → 0.90 s on one thread.
 """
 
 from __future__ import annotations
@@ -209,6 +212,23 @@ def _splat(contrib, line, pixel, row_lines, row_off, col_off, bands, acc):
                         r_last = int(np.floor(hi_l + 0.5))
                         c_first = int(np.floor(lo_p + 0.5))
                         c_last = int(np.floor(hi_p + 0.5))
+                        if (hl < 0.49 and hp < 0.49 and r_first >= 2 and c_first >= 2 and r_first >= a0
+                                and r_first + 1 < a1 and r_first + 1 < ah and c_first + 1 < aw):
+                            # under a pixel each way, inside the thread's lines: the loops below
+                            # unrolled over the 2 × 2 pixels it can touch, without their branches.
+                            # Exactly the loops' sums: from first ≥ 2 (rounded from lo + 0.5), lo ≥
+                            # first − 0.5 and lo < first + 0.5, and hi < first + 1.5 as 2h < 0.98,
+                            # so their overlaps reduce to these; a weight ≤ 0 (clamped) adds +0.0,
+                            # which leaves a sum as skipping it does
+                            wr0 = (min(hi_l, r_first + 0.5) - lo_l) / (2.0 * hl)
+                            wr1 = max(hi_l - (r_first + 0.5), 0.0) / (2.0 * hl)
+                            wc0 = (min(hi_p, c_first + 0.5) - lo_p) / (2.0 * hp)
+                            wc1 = max(hi_p - (c_first + 0.5), 0.0) / (2.0 * hp)
+                            acc[r_first, c_first] += wsub * wr0 * wc0
+                            acc[r_first, c_first + 1] += wsub * wr0 * wc1
+                            acc[r_first + 1, c_first] += wsub * wr1 * wc0
+                            acc[r_first + 1, c_first + 1] += wsub * wr1 * wc1
+                            continue
                         for rr in range(max(r_first, a0, 0), min(r_last, a1 - 1, ah - 1) + 1):
                             wr = (min(hi_l, rr + 0.5) - max(lo_l, rr - 0.5)) / (2.0 * hl)
                             if wr <= 0.0:
@@ -220,14 +240,16 @@ def _splat(contrib, line, pixel, row_lines, row_off, col_off, bands, acc):
 
 
 def normalised_area(block: TerrainBlock, window: Window, acc: np.ndarray | None = None,
-                    cells: tuple[int, int, int, int] | None = None) -> np.ndarray:
+                    cells: tuple[int, int, int, int] | None = None, row_bands: int | None = None) -> np.ndarray:
     """The normalised illuminated area A_γ/A_β (float32) of the GRD pixels of ``window``,
     accumulated from every facet of the block and its halo (see the module docstring).
 
     ``acc`` (float64, the window's shape): add the facets' area into it instead (returned as
     is); ``cells`` = (row0, row1, col0, col1): only the facets (cells between pixel centres,
     indexed like the grown grid's pixels) in those half-open ranges count. Together they sum a
-    GRD window's area over blocks that share pixels, each facet once (:mod:`.rtc_area`)."""
+    GRD window's area over blocks that share pixels, each facet once (:mod:`.rtc_area`).
+    ``row_bands``: the bands of GRD lines the splat's threads own (default twice the threads;
+    the result does not depend on it, bit for bit)."""
     geo = block.geometry
     heights = np.ascontiguousarray(block.heights, dtype=np.float32)
     line = np.ascontiguousarray(block.line, dtype=np.float32)
@@ -250,7 +272,7 @@ def normalised_area(block: TerrainBlock, window: Window, acc: np.ndarray | None 
     out = np.zeros((ah, aw), np.float64) if acc is None else acc
     if out.shape != (ah, aw) or out.dtype != np.float64:
         raise ValueError(f"acc must be float64 of the window's shape {(ah, aw)}, not {out.dtype} {out.shape}")
-    n = max(1, min(ah, 2 * numba.get_num_threads()))
+    n = max(1, min(ah, 2 * numba.get_num_threads() if row_bands is None else int(row_bands)))
     bands = np.linspace(0, ah, n + 1).round().astype(np.int64)
     _splat(contrib, line, pixel, row_lines, float(window.row_off), float(window.col_off), bands, out)
     return out if acc is not None else out.astype(np.float32)

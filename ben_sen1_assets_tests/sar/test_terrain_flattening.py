@@ -84,6 +84,60 @@ def test_plane_sloping_in_range_is_flattened(tmp_path, alpha):
         assert 3.0 < sigma0_vs_flat < 4.0
 
 
+def test_splat_is_the_same_however_the_lines_are_shared(tmp_path):
+    """The splat's 2 × 2 shortcut (a sub-facet under a pixel each way, inside its thread's band of
+    lines) adds what the general loop adds, in the same order: on rough terrain (slopes up to 70°:
+    layover, facets spanning many GRD pixels) the area with one band of lines per GRD line (no
+    shortcut possible: a sub-facet's second line is always another band's) equals, bit for bit,
+    the area with one band and with the default bands."""
+    geometry = GeometryModel.from_annotation(annotation(ROME))
+    grid = utm_grid(12.6, 41.9, 160)
+    _, direction = ground_range_axis(geometry, grid)
+    x0, y0 = grid.xy(80, 80)
+    dem = write_dem(tmp_path / "rough.tif", grid,
+                    lambda x, y: 900.0 + 700.0 * np.sin((x - x0) / 250.0) * np.cos((y - y0) / 310.0))
+    block = read_terrain_block(geometry, dem, grid, Window(0, 0, *grid.shape[::-1]), halo_for(1500.0, direction, 10.0, 16))
+    need = grd_extent(np.ascontiguousarray(block.inner(block.line)), np.ascontiguousarray(block.inner(block.pixel)),
+                      geometry.shape, margin=1)
+    shape = (int(need.height), int(need.width))
+    # float64 accumulators (not the float32 area): a different rounding would show
+    general = normalised_area(block, need, acc=np.zeros(shape), row_bands=shape[0])
+    assert (general > 0).mean() > 0.5
+    for bands in (1, None):
+        np.testing.assert_array_equal(normalised_area(block, need, acc=np.zeros(shape), row_bands=bands), general)
+
+
+@pytest.mark.parametrize("angle", [0.0, 12.0, 45.0, 80.0])
+@pytest.mark.parametrize("scale", [0.3, 0.7, 1.0, 2.5])
+def test_splat_shortcut_on_footprints_of_every_shape(angle, scale):
+    """The same on synthetic footprints: lattices rotated by ``angle`` and scaled by ``scale``
+    GRD pixels per facet, jittered (sub-facets under a pixel and over it, bounding boxes up to
+    the shortcut's limit of ~1 pixel, quads across the window's edges): one band of lines
+    against one band per line, bit for bit."""
+    from ben_sen1_assets.sar.terrain_flattening import _splat
+
+    rng = np.random.default_rng(int(angle * 10 + scale * 100))
+    n = 48
+    i, j = np.mgrid[0:n, 0:n].astype(np.float64)
+    a = np.radians(angle)
+    line = scale * (np.cos(a) * i - np.sin(a) * j) + rng.normal(0, 0.15 * scale, (n, n))
+    pixel = scale * (np.sin(a) * i + np.cos(a) * j) + rng.normal(0, 0.15 * scale, (n, n))
+    line = (line - line.min() - 1.5).astype(np.float32)  # across the window's first line and column
+    pixel = (pixel - pixel.min() - 1.5).astype(np.float32)
+    contrib = rng.uniform(0.1, 2.0, (n - 1, n - 1)).astype(np.float32)
+    quad = np.stack([line[:-1, :-1], line[:-1, 1:], line[1:, :-1], line[1:, 1:]])
+    row_lines = np.stack([quad.min(axis=(0, 2)), quad.max(axis=(0, 2))], axis=1).astype(np.float64)
+    ah, aw = int(line.max()) - 1, int(pixel.max()) - 1  # and its last ones
+    sums = []
+    for bands in (np.array([0, ah]), np.arange(ah + 1), np.linspace(0, ah, 5).round()):
+        acc = np.zeros((ah, aw))
+        _splat(contrib, line, pixel, row_lines, 0.0, 0.0, bands.astype(np.int64), acc)
+        sums.append(acc)
+    assert sums[0].sum() > 0.3 * contrib.sum()
+    np.testing.assert_array_equal(sums[0], sums[1])
+    np.testing.assert_array_equal(sums[2], sums[1])
+
+
 def test_flatten_masks_tiny_areas():
     beta0 = np.full(4, 0.2, np.float32)
     ellipsoid = np.full(4, 45.0, np.float32)  # flat area 1
