@@ -37,10 +37,10 @@ load average is reported: other processes on a shared machine slow everything do
 host of a virtual machine, which the load average does not see: ``host_reference_s`` is the time
 of a fixed single-threaded workload before and after the runs (:func:`host_reference_s`). Per step:
 wall seconds (``timings_s``, their shares), the process's CPU seconds during the step
-(``cpu_timings_s``: all threads, so the COG writer's thread staging the previous block counts in
-the step it overlaps; ``staging`` is that thread's own CPU) and CPU / wall (``cores_busy``). The
-chain's wall time ends when the COG is published; its staging folder is removed afterwards by a
-background thread (≈ 0.5 s, before the child exits). Each timed run writes a new output: the
+(``cpu_timings_s``: all threads, so the COG writer's threads encoding the previous block count in
+the step they overlap; ``staging`` is those threads' own CPU) and CPU / wall (``cores_busy``). The
+chain's wall time ends when the COG is published; its staging folder (the encoded tiles) is
+removed afterwards by a background thread, before the child exits. Each timed run writes a new output: the
 previous run's file is deleted and the file system synced before it, untimed, so that no earlier
 run's writes are flushed to disk during it (a rerun replacing its output also pays the file
 system's freeing of the old one, ≈ 0.35 s for a whole tile; in a long backfill the previous
@@ -403,7 +403,7 @@ def main() -> None:
         "timing_shares": {k: round(v / ours_full["timings_s"]["total"], 3) for k, v in ours_full["timings_s"].items()
                           if k != "total"},
         # process CPU during each step / its wall time: the cores a step kept busy (the COG
-        # writer's thread stages blocks during the other steps: "staging" is its own CPU)
+        # writer's threads encode blocks during the other steps: "staging" is their own CPU)
         "cpu_timings_s": ours_full["cpu_timings_s"],
         "cores_busy": {k: round(ours_full["cpu_timings_s"][k] / v, 2) for k, v in ours_full["timings_s"].items()
                        if v >= 0.05 and k in ours_full["cpu_timings_s"]},

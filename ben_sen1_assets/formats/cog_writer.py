@@ -4,35 +4,42 @@ GDAL's COG driver can only copy a finished dataset, and given a source without o
 computes them itself in a second full pass (CUBIC by default: ≈ 8 s of CPU for a 10980² × 2
 float32 tile, more than all the encoding). :class:`CogWriter` takes the image in row blocks, in
 order, as a producer computes them, and, in a thread of its own while the producer computes the
-next block (GDAL's writes and the overview kernel release the GIL):
+next block (the codecs, GDAL's writes and the overview kernel release the GIL):
 
-1. stages the full resolution uncompressed (a plain copy, no encoding): in memory (GDAL's
-   ``/vsimem/``) when the staged image is at most ``memory_stage_mb`` (:data:`MEMORY_STAGE_MB`),
-   else in a private local folder;
-2. computes every overview level from each block as it arrives: the NaN-aware mean of each 2 × 2
+1. computes every overview level from each block as it arrives: the NaN-aware mean of each 2 × 2
    cell of the level below (GDAL's ``AVERAGE``; the last row/column of an odd-sized level averages
-   the pixels it has), staged as external overview files that GDAL reads as the staged image's
-   overviews (``stage.tif.ovr`` holds level 1, ``stage.tif.ovr.ovr`` level 2, …);
-3. on :meth:`close` has GDAL encode the full resolution and the given overviews once into the
-   final path (atomically; local path or fsspec URL): tiled 512 px, ZSTD level 1 with the
-   predictor of the data type (floating point for float bands), on all CPUs. One band, or integer
-   bands: GDAL's COG driver (:data:`COG_OPTIONS`). Several float bands: band-interleaved
-   (:data:`COG_BAND_OPTIONS`), each band's tiles apart, which GDAL 3.10's COG driver cannot write.
+   the pixels it has);
+2. several float bands (the chain's output: VV, VH, incidence angle, mask): encodes each 512 × 512
+   tile of each band, at every level, as soon as its rows exist (:mod:`.cog_tiles`: ZSTD level 1
+   with the floating-point predictor, as GDAL encodes them, on as many threads as CPUs), and on
+   :meth:`close` assembles the band-interleaved COG GDAL's GTiff driver writes with
+   :data:`COG_BAND_OPTIONS` around the encoded tiles (each band's tiles apart, which GDAL 3.10's
+   COG driver cannot write). Nothing is left to encode once the last block is in: on a whole tile
+   of the chain (4 bands), GDAL's encoding of the staged image after the chain took 6.3–8.1 s (the
+   chain 17.8–21.1 s), the file's assembly 0.5 s (the chain 11.9–14.5 s), the same pixels;
+3. one band, or integer bands: stages the image uncompressed (a plain copy) with the overview
+   levels as external overview files GDAL reads as its overviews (``stage.tif.ovr`` holds level 1,
+   ``stage.tif.ovr.ovr`` level 2, …), and on :meth:`close` has GDAL's COG driver
+   (:data:`COG_OPTIONS`) encode them once.
 
-Levels are added while the largest side of the last level exceeds the block size (512), as the COG
-driver does. Memory: the block being staged (:meth:`CogWriter.write` waits for the previous one
-before handing over the next, and keeps a reference to it until then) plus two rows per level; the
-staged image is ≈ 4/3 of the uncompressed image, held by the process when staged in memory (up
-to ``memory_stage_mb``). There, neither the staging writes nor GDAL's reads during the encoding
-pass through the kernel's page cache: a 2048² output of 4 bands (88.1 MB staged) is written in
-0.434 s instead of 0.479 s, its encoding 0.330 s instead of 0.394 s, the same bytes
-(``benchmarks/bench_cog_stage.py``, a slow host). A whole tile (2.6 GB staged for 4 bands) is
-staged on disk.
+The COG is published at the final path atomically (local path or fsspec URL). Levels are added
+while the largest side of the last level exceeds the block size (512), as the COG driver does.
+Memory: the block being handled (:meth:`CogWriter.write` waits for the previous one before
+handing over the next; the thread lets go of a block once its full resolution is encoded or
+staged, :meth:`CogWriter.wait`), plus a row of tiles per overview level (encoded) or two rows
+per level (staged). What is staged (encoded tiles, or the uncompressed image, ≈ 4/3 of it) stays
+in the process's memory when the uncompressed image with its overviews is at most
+``memory_stage_mb`` (:data:`MEMORY_STAGE_MB`), else goes to a private local folder: in memory a
+2048² output of 4 bands (88.1 MB uncompressed) is written in 0.134 s instead of 0.164 s on disk
+(GDAL's encoding: 0.223 and 0.251 s), the same bytes (``benchmarks/bench_cog_stage.py``). A
+whole tile is staged on disk.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -121,15 +128,19 @@ class CogWriter:
     ends without an exception (nothing is published otherwise). ``categorical``: 0-based bands
     holding codes or bit masks in a float file, whose overviews take a pixel instead of a mean.
     ``tags`` may be extended until then (``writer.tags[...] = ...``). A block handed to
-    :meth:`write` is staged in the writer's thread: do not modify it afterwards.
-    :attr:`staging_s`: CPU seconds of the writer's thread (overlapping the producer's).
-    ``memory_stage_mb``: the largest staged image (all levels, uncompressed, in MB) kept in memory
-    instead of a local folder (:attr:`staged_in_memory`); 0 stages on disk always."""
+    :meth:`write` is encoded or staged in the writer's thread: do not modify it afterwards.
+    :attr:`staging_s`: CPU seconds of the writer's threads (overlapping the producer's).
+    ``memory_stage_mb``: the largest image (all levels, uncompressed, in MB) whose encoded tiles
+    or staged copy are kept in memory instead of a local folder (:attr:`staged_in_memory`); 0
+    stages on disk always. ``encode_tiles``: the tiles encoded as they come (:mod:`.cog_tiles`;
+    several float bands only) or the image staged for GDAL to encode at the end; by default the
+    former wherever it applies (:attr:`encodes_tiles`)."""
 
     def __init__(self, path, height: int, width: int, count: int, dtype, crs, transform,
                  band_names: Sequence[str] = (), nodata: float | None = float("nan"),
                  tags: Mapping[str, str] | None = None, gdal_cache_mb: int = GDAL_CACHE_MB,
-                 categorical: Sequence[int] = (), memory_stage_mb: float = MEMORY_STAGE_MB) -> None:
+                 categorical: Sequence[int] = (), memory_stage_mb: float = MEMORY_STAGE_MB,
+                 encode_tiles: bool | None = None) -> None:
         from rasterio.crs import CRS
 
         self.path = path
@@ -146,9 +157,17 @@ class CogWriter:
         shapes = [self.shape] + (overview_shapes(*self.shape) if self._averaged else [])
         staged_bytes = sum(h * w for h, w in shapes) * self.count * self.dtype.itemsize
         self.staged_in_memory = staged_bytes <= memory_stage_mb * 1e6
+        #: several float bands: tiles encoded as they come (:mod:`.cog_tiles`), else GDAL encodes
+        self.encodes_tiles = self._averaged and self.count > 1 if encode_tiles is None else bool(encode_tiles)
+        if self.encodes_tiles and not (self._averaged and self.count > 1):
+            raise ValueError(f"{path}: tiles are encoded as they come for several float bands only, "
+                             f"not {self.count} band(s) of {self.dtype.name}")
         self._memory = None  # the /vsimem/ folder of an image staged in memory (its MemoryFile)
         self._stage: Path | None = None  # the local folder of an image staged on disk
-        if self.staged_in_memory:
+        if self.encodes_tiles:
+            self._stage = None if self.staged_in_memory else new_dir("ben_sen1_cog_")
+            self._stage_name = ""
+        elif self.staged_in_memory:
             import uuid
 
             from rasterio.io import MemoryFile
@@ -161,12 +180,20 @@ class CogWriter:
         self._profile = dict(driver="GTiff", count=self.count, dtype=self.dtype.name,
                              crs=crs if isinstance(crs, CRS) else CRS.from_user_input(crs), transform=transform,
                              nodata=nodata, interleave="band", BIGTIFF="IF_SAFER")
-        self._levels: list[_Level] = []
+        self._levels: list = []
         self._rows = 0  # rows handed over (the thread stages them in order)
         self._pool: ThreadPoolExecutor | None = None
+        self._encoders: ThreadPoolExecutor | None = None
         self._pending: Future | None = None
+        self._released = threading.Event()  # set when the writer's thread lets go of its block
         self.staging_s = 0.0
         try:
+            if self.encodes_tiles:
+                from ben_sen1_assets.formats.cog_tiles import EncodedLevel
+
+                for index, shape in enumerate(shapes):
+                    self._levels.append(EncodedLevel(shape, self.count, BLOCKSIZE, self._stage, f"level{index}"))
+                return
             name = self._stage_name
             for shape in shapes:
                 self._levels.append(_Level(name, self._profile, shape))
@@ -182,7 +209,7 @@ class CogWriter:
 
     def write(self, block: np.ndarray) -> None:
         """Append ``block`` (bands, rows, width) below the rows written so far; returns once the
-        previous block is staged (raising its error, if any) and this one is handed over."""
+        previous block is done (raising its error, if any) and this one is handed over."""
         block = np.asarray(block)
         if block.ndim == 2:
             block = block[np.newaxis]
@@ -196,12 +223,20 @@ class CogWriter:
         self._rows += block.shape[1]
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cog-writer")
-        self._pending = self._pool.submit(self._stage_block, block, self._rows == self.shape[0])
+        self._released = threading.Event()
+        # in a list the thread empties: the block is freed as soon as it is done with it, not
+        # when the task ends (the executor holds a task's arguments until then)
+        self._pending = self._pool.submit(self._stage_block, [block], self._rows == self.shape[0], self._released)
 
     def wait(self) -> None:
-        """Wait until the block handed over last is staged (and released: a producer bounds its
-        memory so); raises its error, if any."""
-        self._wait()
+        """Wait until the writer's thread has released the block handed over last (its full
+        resolution encoded or staged; its overview rows, a quarter of its size, may still be in
+        progress): a producer bounds its memory so. Raises the block's error, if any."""
+        if self._pending is None:
+            return
+        self._released.wait()
+        if self._pending.done():
+            self._wait()
 
     def _wait(self) -> None:
         """Wait for the block being staged; re-raise its error."""
@@ -209,29 +244,61 @@ class CogWriter:
         if pending is not None:
             pending.result()
 
-    def _stage_block(self, block: np.ndarray, last: bool) -> None:
-        """Stage ``block`` at full resolution and in every overview level (the writer's thread)."""
+    def _stage_block(self, holder: list[np.ndarray], last: bool, released: threading.Event) -> None:
+        """Stage (or encode) the block in ``holder`` at full resolution and in every overview level
+        (the writer's thread): the overview rows first (they need the full resolution), then the
+        full resolution, then the block is released (``released`` set) and the overview rows are
+        staged."""
         from ben_sen1_assets.formats.overview_kernels import halve_rows
 
         t = time.thread_time()
-        self._levels[0].write(block)
-        rows = block
-        averaged = np.array([b not in self.categorical for b in range(self.count)], np.bool_)
-        for level in self._levels[1:]:
-            if level.pending is not None:
-                rows = np.concatenate([level.pending, rows], axis=1)
-                level.pending = None
-            if rows.shape[1] % 2 and not last:
-                level.pending = rows[:, -1:].copy()
-                rows = rows[:, :-1]
-            if rows.shape[1] == 0:
-                break
-            # NaN-aware 2 × 2 means (GDAL's AVERAGE); codes and bit masks take the top-left pixel
-            halved = np.empty((rows.shape[0], (rows.shape[1] + 1) // 2, (rows.shape[2] + 1) // 2), rows.dtype)
-            halve_rows(np.ascontiguousarray(rows), averaged, halved)
-            rows = halved
-            level.write(rows)
+        try:
+            block = holder.pop()
+            if self.encodes_tiles:
+                write = lambda level, rows: level.write(rows, self._encode)  # noqa: E731
+            else:
+                write = lambda level, rows: level.write(rows)  # noqa: E731
+            overviews = []
+            rows = block
+            averaged = np.array([b not in self.categorical for b in range(self.count)], np.bool_)
+            for level in self._levels[1:]:
+                if level.pending is not None:
+                    rows = np.concatenate([level.pending, rows], axis=1)
+                    level.pending = None
+                if rows.shape[1] % 2 and not last:
+                    level.pending = rows[:, -1:].copy()
+                    rows = rows[:, :-1]
+                if rows.shape[1] == 0:
+                    break
+                # NaN-aware 2 × 2 means (GDAL's AVERAGE); codes and bit masks take the top-left pixel
+                halved = np.empty((rows.shape[0], (rows.shape[1] + 1) // 2, (rows.shape[2] + 1) // 2), rows.dtype)
+                halve_rows(np.ascontiguousarray(rows), averaged, halved)
+                rows = halved
+                overviews.append((level, rows))
+            del rows
+            write(self._levels[0], block)
+            del block
+        finally:
+            released.set()
+        for level, rows in overviews:
+            write(level, rows)
         self.staging_s += time.thread_time() - t
+
+    def _encode(self, tiles: list[np.ndarray]) -> list[bytes]:
+        """The tiles encoded by the encoder threads (as many as CPUs: the codec releases the GIL),
+        their CPU time added to :attr:`staging_s`."""
+        from ben_sen1_assets.formats.cog_tiles import encode_tile
+
+        def timed(tile: np.ndarray) -> tuple[bytes, float]:
+            t = time.thread_time()
+            data = encode_tile(tile)
+            return data, time.thread_time() - t
+
+        if self._encoders is None:
+            self._encoders = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="cog-encoder")
+        done = list(self._encoders.map(timed, tiles))
+        self.staging_s += sum(cpu for _, cpu in done)
+        return [data for data, _ in done]
 
     def close(self) -> None:
         """Encode the COG and publish it at ``path``; the staging folder is removed (once the COG
@@ -246,6 +313,16 @@ class CogWriter:
             self._wait()
             if self.rows_written != self.shape[0]:
                 raise ValueError(f"{self.path}: {self.rows_written} of {self.shape[0]} rows written")
+            path = self.path if isinstance(self.path, UPath) else UPath(str(self.path))
+            if self.encodes_tiles:
+                from ben_sen1_assets.formats.cog_tiles import assemble, gdal_tags
+
+                extra = gdal_tags(self.count, self._profile["crs"], self._profile["transform"],
+                                  self._profile["nodata"], self.band_names, self.tags)
+                with atomic_file(path, suffix=".tif") as tmp, open(tmp, "wb") as out:
+                    assemble(out, self._levels, extra)
+                published = True
+                return
             first = self._levels[0].dataset
             for index, name in enumerate(self.band_names, start=1):
                 first.set_band_description(index, name)
@@ -253,7 +330,6 @@ class CogWriter:
                 first.update_tags(**self.tags)
             for level in self._levels:
                 level.dataset.close()
-            path = self.path if isinstance(self.path, UPath) else UPath(str(self.path))
             if self._averaged and self.count > 1:
                 driver, options = "GTiff", COG_BAND_OPTIONS
             else:  # integer bands (masks, classes) get no averaged overviews: GDAL picks the nearest pixel
@@ -271,9 +347,14 @@ class CogWriter:
         pool, self._pool = self._pool, None
         if pool is not None:  # let the block being staged finish (its error no longer matters)
             pool.shutdown(wait=True)
+        encoders, self._encoders = self._encoders, None
+        if encoders is not None:
+            encoders.shutdown(wait=True)
         self._pending = None
         for level in self._levels:
-            if not level.dataset.closed:
+            if self.encodes_tiles:
+                level.close()
+            elif not level.dataset.closed:
                 level.dataset.close()
         memory, self._memory = self._memory, None
         if memory is not None:  # the whole /vsimem/ folder, at once

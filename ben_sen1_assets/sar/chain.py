@@ -30,8 +30,9 @@ How it stays fast and small (DESIGN.md decisions 1, 2):
    tile size. Results equal a whole-scene run exactly: radiometry depends only on absolute
    (line, pixel) and the filter only on pixels within its halo (clipped at the scene edges).
 4. Each block is resampled (bilinear/nearest) for every polarisation, converted to dB and handed
-   to a :class:`..formats.cog_writer.CogWriter`, which stages it, adds it to the averaged overview
-   pyramid and at the end encodes the COG once at ``output`` (atomically).
+   to a :class:`..formats.cog_writer.CogWriter`, which adds it to the averaged overview pyramid
+   and encodes its tiles while the next block is computed, and at the end assembles the COG at
+   ``output`` (atomically).
 """
 
 from __future__ import annotations
@@ -108,11 +109,11 @@ class ChainResult:
     union of GRD windows read (rasterio Window on the GRD image), None if nothing was read.
     ``timings``: wall seconds per step (``open``, ``coarse``, ``dem``, ``geocoding``,
     ``terrain``, ``incidence``, ``masks``, ``read``, ``radiometry``, [``flattening``], ``speckle``,
-    ``resample``, ``write``: handing blocks to the COG writer's thread, ``cog``: encoding,
-    ``total``); ``cpu_timings``: CPU seconds of the whole process during each step (all threads:
-    numba's, GDAL's and the COG writer's, which stages blocks while the next is computed;
-    ``staging``: the writer thread's own CPU seconds), so CPU / wall shows how many cores a step
-    kept busy.
+    ``resample``, ``write``: handing blocks to the COG writer's thread and waiting for it,
+    ``cog``: the last block's encoding and the file's assembly, ``total``); ``cpu_timings``: CPU
+    seconds of the whole process during each step (all threads: numba's, GDAL's and the COG
+    writer's, which encode blocks while the next is computed; ``staging``: the writer threads'
+    own CPU seconds), so CPU / wall shows how many cores a step kept busy.
     """
 
     product: str
@@ -604,7 +605,7 @@ def process_scene_to_tile(
                             need = grd_extent(line, pixel, shape, margin=1)
                             filled = np.ascontiguousarray(tb.inner(filled))
                         del heights, tb_line, tb_pixel
-                        with _timer(timings, "write"):  # the previous block staged and released
+                        with _timer(timings, "write"):  # the previous block encoded and released
                             writer.wait()  # before the look angles' array: bounds the peak memory
                         with _timer(timings, "incidence"):
                             _, _, look_cosine = block_angles(tb, ellipsoid=False, lia_out=block[len(pols)],
