@@ -5,7 +5,7 @@ GDAL can only encode a COG from a finished image (its drivers copy a dataset; no
 already compressed), so the encoding of a whole tile waits for the whole chain and then keeps
 the process busy on its own: 2.6 GB read back from the staging folder and compressed. Here each
 512 × 512 tile of each band is encoded as soon as its rows exist, in the COG writer's thread,
-while the producer computes the next rows, exactly as libtiff encodes it for GDAL with
+while the producer computes the next rows, in the format libtiff writes for GDAL with
 ``COMPRESS=ZSTD, ZSTD_LEVEL=1, PREDICTOR=3`` (:func:`encode_tile`); :func:`assemble` then writes
 the file GDAL's GTiff driver writes with :data:`.cog_writer.COG_BAND_OPTIONS`: the IFDs of every
 level first (full resolution, then each overview), then the tiles, the smallest overview first and

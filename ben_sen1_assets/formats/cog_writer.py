@@ -15,8 +15,9 @@ next block (the codecs, GDAL's writes and the overview kernel release the GIL):
    :meth:`close` assembles the band-interleaved COG GDAL's GTiff driver writes with
    :data:`COG_BAND_OPTIONS` around the encoded tiles (each band's tiles apart, which GDAL 3.10's
    COG driver cannot write). Nothing is left to encode once the last block is in: on a whole tile
-   of the chain (4 bands), GDAL's encoding of the staged image after the chain took 6.3–8.1 s (the
-   chain 17.8–21.1 s), the file's assembly 0.5 s (the chain 11.9–14.5 s), the same pixels;
+   of the chain (4 bands, fast host, same hour), GDAL's encoding of the staged image after the
+   chain took 3.7–8.1 s (the chain 14.7–21.1 s in four runs), the last tiles and the file's
+   assembly 0.5–0.6 s (the chain 11.5–14.5 s in four runs), the same pixels;
 3. one band, or integer bands: stages the image uncompressed (a plain copy) with the overview
    levels as external overview files GDAL reads as its overviews (``stage.tif.ovr`` holds level 1,
    ``stage.tif.ovr.ovr`` level 2, …), and on :meth:`close` has GDAL's COG driver
@@ -301,8 +302,9 @@ class CogWriter:
         return [data for data, _ in done]
 
     def close(self) -> None:
-        """Encode the COG and publish it at ``path``; the staging folder is removed (once the COG
-        is published, by the writer's thread: freeing gigabytes of files takes a while, and the
+        """Assemble the COG around its encoded tiles (or have GDAL encode the staged image) and
+        publish it at ``path``; the staging folder is removed (once the COG is published, by a
+        thread of its own: freeing hundreds of megabytes of files takes a while, and the
         interpreter waits for it at exit)."""
         import rasterio
         import rasterio.shutil
