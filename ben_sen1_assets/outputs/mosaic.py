@@ -41,9 +41,16 @@ A product is *valid* at a pixel when both its VV and VH are finite. Ties in time
 broken by product name, so results do not depend on input order.
 
 Work is done in blocks of whole patch rows (``block_rows``), each source read only over the
-block, and the result written block by block to a local strip GeoTIFF that is then converted to
-the COG (``formats.cog.write_cog``); memory ~ ``(n_products + 2) * 2 * block_rows * width * 4``
-bytes (~190 MB for 5 products, 360 rows, a full tile width).
+block, and the result handed block by block to the COG writer (``formats.cog_writer``), which
+encodes its tiles and overviews while the next block is combined: the COG is written once,
+band-interleaved, not converted from an intermediate GeoTIFF by GDAL's COG driver. A whole 32TQM
+from one full-size product (`mean_linear`, two runs each): 9.3–9.4 s, 13.7–14.3 s CPU, 985–991 MB
+peak RSS, a 505 MB COG, against 23.8–25.9 s, 37.9–39.9 s CPU, 1075–1152 MB and 707 MB with the
+conversion (10.6 s of it); the same full-resolution pixels, the same VV, VH and angle overviews.
+The overviews of the source band and the mask now pick a pixel of each 2 × 2 cell (codes and
+bits) where the conversion averaged them. Memory: the sources' and the output's block
+(``(n_products + 2) * 2 * block_rows * width * 4`` bytes and 5 bands of the output), the block
+the writer encodes, and a row of 512-px tiles per level.
 """
 
 from __future__ import annotations
@@ -52,7 +59,6 @@ import io
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -65,8 +71,8 @@ from rasterio.enums import Resampling
 from rasterio.windows import Window
 from upath import UPath
 
-from ben_sen1_assets.formats.cog import open_raster, write_cog
-from ben_sen1_assets.formats import staging
+from ben_sen1_assets.formats.cog import open_raster
+from ben_sen1_assets.formats.cog_writer import CogWriter
 from ben_sen1_assets.grid.patches import N_PATCHES_PER_SIDE, PATCH_SIZE_PX
 from ben_sen1_assets.grid.tile import RESOLUTION_M, TILE_SIZE_PX, TileGrid, tile_grid
 
@@ -340,20 +346,15 @@ def mosaic_tile(
         )
 
     n_valid = 0
-    with rasterio.Env(**gdal_env()), tempfile.TemporaryDirectory(prefix=staging.prefix("ben_sen1_mosaic_")) as tmpdir:
-        plain = Path(tmpdir) / "mosaic.tif"
-        profile = dict(
-            driver="GTiff", count=5 if layers else 3, dtype="float32", width=win.width, height=win.height,
-            crs=t.crs, transform=transform, nodata=float("nan"), tiled=False,
-            blockysize=PATCH_SIZE_PX, compress="DEFLATE", zlevel=1,
-        )
+    names_out = ("VV", "VH", tags["source_band"]) + ((LIA_BAND, MASK_BAND) if layers else ())
+    # the source band and the mask hold codes and bits: their overviews pick a pixel, not a mean
+    categorical = (2, 4) if layers else (2,)
+    with rasterio.Env(**gdal_env()):
         handles = [open_raster(p.path) for p in products]
         try:
-            with rasterio.open(plain, "w", **profile) as dst:
-                names_out = ("VV", "VH", tags["source_band"]) + ((LIA_BAND, MASK_BAND) if layers else ())
-                for i, name in enumerate(names_out, start=1):
-                    dst.set_band_description(i, name)
-                dst.update_tags(**tags)
+            # the COG written once, its tiles encoded while the next block is combined
+            with CogWriter(UPath(out), win.height, win.width, len(names_out), np.float32, t.crs, transform,
+                           band_names=names_out, tags=tags, categorical=categorical) as writer:
                 c0, c1 = win.col_off, win.col_off + win.width
                 for r0 in range(win.row_off, win.row_off + win.height, config.block_rows):
                     r1 = min(r0 + config.block_rows, win.row_off + win.height)
@@ -361,15 +362,15 @@ def mosaic_tile(
                     backscatter = [None if b is None else b[:2] for b in blocks]
                     data, prov = _combine(backscatter, config, choice, r0, r1, c0, c1, products)
                     n_valid += int(np.count_nonzero(np.isfinite(prov)))
-                    bwin = Window(0, r0 - win.row_off, win.width, r1 - r0)
-                    dst.write(data, indexes=[1, 2], window=bwin)
-                    dst.write(prov, indexes=3, window=bwin)
+                    block = np.empty((len(names_out), r1 - r0, win.width), np.float32)
+                    block[:2] = data
+                    block[2] = prov
                     if layers:
-                        dst.write(_layers(blocks, prov, config.rule), indexes=[4, 5], window=bwin)
+                        block[3:] = _layers(blocks, prov, config.rule)
+                    writer.write(block)
         finally:
             for h in handles:
                 h.close()
-        write_cog(plain, UPath(out))
     return MosaicResult(
         path=UPath(out), window=win, products=tuple(names), rule=config.rule,
         valid_fraction=n_valid / (win.width * win.height),

@@ -242,3 +242,51 @@ def test_quicklook(tmp_path, two_products):
     png = quicklook_png(out)
     full = Image.open(io.BytesIO(png))
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and full.size == (360, 360) and full.mode == "RGBA"
+
+
+def test_overviews_average_backscatter_and_pick_codes(tmp_path):
+    """A mosaic wider than a COG tile has overviews: VV, VH and the angle are GDAL's AVERAGE of
+    the full resolution (the peer: GDAL builds them from our full resolution), the source band and
+    the mask hold codes that exist at full resolution (a pixel of each 2 × 2 cell), never means
+    of codes; the file is a valid COG, written once."""
+    from rasterio.enums import Resampling
+    from rasterio.windows import Window
+    from rio_cogeo.cogeo import cog_validate
+
+    from ben_sen1_assets.formats.cog import is_cog
+
+    from .conftest import START_A, START_B, product_cog
+
+    window = Window(60 * 120, 38 * 120, 1200, 1080)  # 10 × 9 patches
+    h, w = window.height, window.width
+    rng = np.random.default_rng(5)
+    valid_a = rng.random((h, w)) > 0.3  # A has holes everywhere: the source alternates
+    mask_a = np.where(valid_a, 0.0, 1.0)
+    a = product_cog(UPath(tmp_path / "a.tif"), PRODUCT_A, START_A,
+                    np.where(valid_a, rng.normal(-10, 2, (h, w)), np.nan), np.where(valid_a, -16.0, np.nan),
+                    window=window, lia=np.full((h, w), 30.0), mask=mask_a)
+    b = product_cog(UPath(tmp_path / "b.tif"), PRODUCT_B, START_B, rng.normal(-20, 2, (h, w)),
+                    np.full((h, w), -26.0), window=window, lia=np.full((h, w), 40.0), mask=np.full((h, w), 2.0))
+    out = UPath(tmp_path / "m.tif")
+    mosaic_tile([a, b], MGRS, S2_SENSING, out, config=MosaicConfig(rule="closest_per_pixel"))
+    valid, errors, warnings = cog_validate(str(out), strict=True)
+    assert valid and not errors and not warnings, (errors, warnings)
+    assert is_cog(tmp_path / "m.tif")
+    with rasterio.open(out) as src:
+        full = src.read()
+        names = list(src.descriptions)
+        assert src.overviews(1) == [2, 4]
+        profile = {**src.profile, "driver": "GTiff", "tiled": True, "compress": None, "interleave": "band"}
+    gdal = tmp_path / "gdal.tif"  # GDAL's AVERAGE overviews of the same full resolution
+    with rasterio.open(gdal, "w", **profile) as dst:
+        dst.write(full)
+        dst.build_overviews([2, 4], Resampling.average)
+    source, mask = names.index("source_index"), names.index("mask")
+    for level in range(2):
+        with rasterio.open(out, overview_level=level) as o, rasterio.open(gdal, overview_level=level) as g:
+            ours, peer = o.read(), g.read()
+        for band in (0, 1, names.index("local_incidence_angle")):
+            np.testing.assert_allclose(ours[band], peer[band], rtol=2e-7, atol=0, equal_nan=True)
+        assert set(np.unique(ours[source][np.isfinite(ours[source])])) == {0.0, 1.0}
+        assert set(np.unique(ours[mask])) <= {0.0, 2.0}  # A valid (0) or B's layover (2): no means
+        assert not np.isin(np.unique(peer[mask]), [0.0, 2.0]).all()  # averaging would mix them
