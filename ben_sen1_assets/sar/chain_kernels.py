@@ -7,6 +7,7 @@ import numba
 import numpy as np
 from rasterio.windows import Window
 
+from .decibel import db_into
 from .geocoding import grd_cell, grd_sample, on_grd_image
 from .masks import NO_DATA, RTC_AREA_LOW
 
@@ -16,36 +17,43 @@ def resample_block(srcs, row_off, col_off, line, pixel, bilinear, db, floor_mode
     """Resample every band of ``srcs`` (same GRD window) at (line, pixel), optionally to dB, into
     ``out[b]``, counting finite values per row and band (last column: finite in every band).
 
-    One pass over the block for all bands: the arithmetic per value is that of
-    :func:`.geocoding.resample_grd` followed by :func:`.radiometry.to_db` (same results, bit for bit).
+    One pass over the block for all bands, row by row: the arithmetic per value is that of
+    :func:`.geocoding.resample_grd` followed by :func:`.radiometry.to_db` (same results, bit for
+    bit); a row's linear values go through a buffer so that the dB conversion
+    (:func:`.decibel.db_into`) runs vectorized.
     """
     nb = len(srcs)
     h, w = srcs[0].shape
-    lg = 10.0 * np.log10(floor) if floor_mode else np.nan
+    width = line.shape[1]
     for i in numba.prange(line.shape[0]):
+        linear = np.empty((nb, width if db else 0), np.float32)
+        for j in range(width):
+            inside, r0, c0, r1, c1, fr, fc = grd_cell(line[i, j] - row_off, pixel[i, j] - col_off, h, w, bilinear)
+            for b in range(nb):
+                v = np.float32(grd_sample(srcs[b], bilinear, r0, c0, r1, c1, fr, fc) if inside else np.nan)
+                if db:
+                    linear[b, j] = v
+                else:
+                    out[b, i, j] = v
+        if db:
+            for b in range(nb):
+                db_into(linear[b], floor_mode, floor, out[b, i])
+        row = out[:, i]
+        n_all = 0
         for b in range(nb + 1):
             counts[i, b] = 0
-        for j in range(line.shape[1]):
-            inside, r0, c0, r1, c1, fr, fc = grd_cell(line[i, j] - row_off, pixel[i, j] - col_off, h, w, bilinear)
-            n_finite = 0
+        for b in range(nb):
+            n = 0
+            for j in range(width):
+                x = row[b, j]
+                n += 1 if abs(x) < np.inf else 0  # finite (NaN compares false)
+            counts[i, b] = n
+        for j in range(width):
+            ok = True
             for b in range(nb):
-                v = grd_sample(srcs[b], bilinear, r0, c0, r1, c1, fr, fc) if inside else np.nan
-                x = np.float32(v)
-                if db:
-                    if x != x:
-                        x = np.float32(np.nan)
-                    elif floor_mode and x < floor:
-                        x = np.float32(lg)
-                    elif x > 0.0:
-                        x = np.float32(10.0 * np.log10(x))
-                    else:
-                        x = np.float32(np.nan)
-                out[b, i, j] = x
-                if x == x and abs(x) < np.inf:
-                    counts[i, b] += 1
-                    n_finite += 1
-            if n_finite == nb:
-                counts[i, nb] += 1
+                ok = ok and abs(row[b, j]) < np.inf
+            n_all += 1 if ok else 0
+        counts[i, nb] = n_all
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)

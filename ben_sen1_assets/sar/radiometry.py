@@ -45,6 +45,7 @@ import numba
 import numpy as np
 from rasterio.windows import Window
 
+from .decibel import db_into
 from .errors import WindowError
 from .luts import CalibrationLut, NoiseLut
 
@@ -221,21 +222,16 @@ def calibrate(
 def _to_db_kernel(x, floor_mode, floor, out):
     flat_in = x.reshape(-1)
     flat_out = out.reshape(-1)
-    lg = 10.0 * np.log10(floor) if floor_mode else np.nan
-    for i in numba.prange(flat_in.size):
-        v = flat_in[i]
-        if v != v:  # NaN
-            flat_out[i] = np.nan
-        elif floor_mode and v < floor:
-            flat_out[i] = lg
-        elif v > 0.0:
-            flat_out[i] = 10.0 * np.log10(v)
-        else:
-            flat_out[i] = np.nan
+    n = flat_in.size
+    chunk = 65536
+    for k in numba.prange((n + chunk - 1) // chunk):
+        a = k * chunk
+        b = min(a + chunk, n)
+        db_into(flat_in[a:b], floor_mode, floor, flat_out[a:b])
 
 
 def to_db(linear: np.ndarray, negative: str = "nan", floor: float = 1e-5) -> np.ndarray:
-    """10·log10 → float32. NaN stays NaN. ``negative`` (a :class:`RadiometryParams` policy):
+    """10·log10 → float32 (:func:`.decibel.db_into`). NaN stays NaN. ``negative`` (a :class:`RadiometryParams` policy):
     ``"floor"``: values below ``floor`` (including ≤ 0) give 10·log10(``floor``); ``"nan"`` and
     ``"zero"``: values ≤ 0 give NaN (the dB of zero power is not a number)."""
     if negative not in ("floor", "nan", "zero"):

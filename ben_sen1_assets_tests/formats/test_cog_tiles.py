@@ -158,3 +158,25 @@ def test_tiles_are_encoded_as_they_come_for_several_float_bands_only(tmp_path: P
         assert not writer.encodes_tiles  # GDAL encodes them
         writer.abort()
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("shape", [(512, 512), (256, 384)])
+def test_a_tile_holds_the_bytes_libtiff_predicts(tmp_path: Path, shape: tuple[int, int]) -> None:
+    """One tile's floating-point predictor output (before the codec) equals libtiff's: GDAL
+    writes the same tile with ZSTD + PREDICTOR=3, and both frames decompress to the same bytes."""
+    from numcodecs import Zstd
+
+    from ben_sen1_assets.formats.cog_tiles import encode_tile
+
+    tile = _bands(1, shape, seed=9)[0]
+    tile[5, 7] = -tile[5, 7]  # negative values: the sign bit in the first plane
+    path = tmp_path / "libtiff.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=shape[1], height=shape[0], count=1, dtype="float32",
+                       tiled=True, blockxsize=shape[1], blockysize=shape[0], compress="zstd", zstd_level=1,
+                       predictor=3, crs="EPSG:32632", transform=TRANSFORM) as dst:
+        dst.write(tile, 1)
+    with rasterio.open(path) as src:
+        offset = int(src.get_tag_item("BLOCK_OFFSET_0_0", "TIFF", bidx=1))
+        size = int(src.get_tag_item("BLOCK_SIZE_0_0", "TIFF", bidx=1))
+    libtiff = path.read_bytes()[offset : offset + size]
+    assert Zstd().decode(encode_tile(tile)) == Zstd().decode(libtiff)
