@@ -7,7 +7,7 @@ import numba
 import numpy as np
 from rasterio.windows import Window
 
-from .decibel import db_into
+from .vector_math import db_into
 from .geocoding import grd_cell, grd_sample, on_grd_image
 from .masks import NO_DATA, RTC_AREA_LOW
 
@@ -20,7 +20,7 @@ def resample_block(srcs, row_off, col_off, line, pixel, bilinear, db, floor_mode
     One pass over the block for all bands, row by row: the arithmetic per value is that of
     :func:`.geocoding.resample_grd` followed by :func:`.radiometry.to_db` (same results, bit for
     bit); a row's linear values go through a buffer so that the dB conversion
-    (:func:`.decibel.db_into`) runs vectorized.
+    (:func:`.vector_math.db_into`) runs vectorized.
     """
     nb = len(srcs)
     h, w = srcs[0].shape

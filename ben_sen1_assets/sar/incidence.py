@@ -23,6 +23,7 @@ import numba
 import numpy as np
 
 from .geocoding import on_grd_image
+from .vector_math import acos_of
 from .terrain import TerrainBlock, ecef_row_cells, imaged_columns, node_row_cells, subgrid_columns
 
 
@@ -36,7 +37,7 @@ def _ecef_row_in(i, heights, und, p0, nrm, step, frac, starts, out, lo, hi):
     ecef_row_cells(i, heights, und, p0, nrm, step, frac, starts, out, jlo, jhi)
 
 
-@numba.njit(cache=True, parallel=True, nogil=True)
+@numba.njit(cache=True, parallel=True, nogil=True, error_model="numpy")
 def _geometry_kernel(heights, und, p0, nrm, sensor, step, r0, c0, h, w, nchunks, out_psi, cosine, out_lia,
                      ellipsoid, out_ell, lo, hi, line, pixel, lines, samples):
     """Per row chunk, with the ECEF positions of three rows at a time and the sensor positions of
@@ -60,7 +61,7 @@ def _geometry_kernel(heights, und, p0, nrm, sensor, step, r0, c0, h, w, nchunks,
             _ecef_row_in(a - 1, heights, und, p0, nrm, step, frac, starts, rows[(a - 1) % 3], lo, hi)
         _ecef_row_in(a, heights, und, p0, nrm, step, frac, starts, rows[a % 3], lo, hi)
         sen = np.empty((3, W))  # the sensor at each pixel's zero-Doppler time, row i
-        up = np.empty((3, W) if ellipsoid else (3, 1))  # the ellipsoid normal, row i
+        up = np.zeros((3, W))  # the ellipsoid normal, row i (if ellipsoid; read in any case)
         for i in range(a, b):
             nxt = rows[(i + 1) % 3]
             if i + 1 < H:
@@ -84,60 +85,128 @@ def _geometry_kernel(heights, und, p0, nrm, sensor, step, r0, c0, h, w, nchunks,
                 if ellipsoid:
                     out_ell[i - r0, : max(min(jlo - c0, w), 0)] = np.nan
                     out_ell[i - r0, max(min(jhi - c0, w), 0):] = np.nan
-            for j in range(jlo, jhi):
-                x0 = cur[0, j]
-                if not np.isfinite(x0):
-                    out_psi[i, j] = np.nan
-                    if inner and c0 <= j < c0 + w:
-                        out_lia[i - r0, j - c0] = np.nan
-                        if ellipsoid:
-                            out_ell[i - r0, j - c0] = np.nan
-                    continue
-                px = sen[0, j]
-                py = sen[1, j]
-                pz = sen[2, j]
-                s0 = px - x0
-                s1 = py - cur[1, j]
-                s2 = pz - cur[2, j]
-                rs = np.sqrt(s0 * s0 + s1 * s1 + s2 * s2)
-                rp = np.sqrt(px * px + py * py + pz * pz)
-                c = (s0 * px + s1 * py + s2 * pz) / (rs * rp)  # (P − X)·P: angle from nadir
-                if cosine:
-                    out_psi[i, j] = min(max(c, -1.0), 1.0)
-                else:
-                    out_psi[i, j] = np.float32(np.arccos(min(max(c, -1.0), 1.0)))
-                if not (inner and c0 <= j < c0 + w):
-                    continue
-                # terrain normal: central differences, one-sided where a neighbour has no height
-                ja = j + 1 if j + 1 < W and np.isfinite(cur[0, j + 1]) else j
-                jb = j - 1 if j >= 1 and np.isfinite(cur[0, j - 1]) else j
-                north = prev if i >= 1 and np.isfinite(prev[0, j]) else cur
-                south = nxt if i + 1 < H and np.isfinite(nxt[0, j]) else cur
-                off_image = on_image_only and not on_grd_image(line[i, j], pixel[i, j], lines, samples)
-                if ja == jb or north is south or off_image:
-                    out_lia[i - r0, j - c0] = np.nan
+            # the look angle of every pixel jlo:jhi, then the incidence angles of the block's:
+            # branch-free loops (selects, no call: :func:`.vector_math.acos_of`) that LLVM vectorizes
+            cx = cur[0]
+            cy = cur[1]
+            cz = cur[2]
+            sx = sen[0]
+            sy = sen[1]
+            sz = sen[2]
+            if cosine:
+                for j in range(jlo, jhi):
+                    c = _look_cosine(cx[j], cy[j], cz[j], sx[j], sy[j], sz[j])
+                    out_psi[i, j] = min(max(c, -1.0), 1.0) if np.isfinite(cx[j]) else np.nan
+            else:
+                for j in range(jlo, jhi):
+                    c = _look_cosine(cx[j], cy[j], cz[j], sx[j], sy[j], sz[j])
+                    psi = np.float32(acos_of(min(max(c, -1.0), 1.0)))
+                    out_psi[i, j] = psi if np.isfinite(cx[j]) else np.float32(np.nan)
+            if not inner:
+                continue
+            lia_row = out_lia[i - r0]
+            ell_row = out_ell[i - r0] if ellipsoid else out_ell[0]
+            line_row = line[i]
+            pixel_row = pixel[i]
+            px_ = prev[0]
+            py_ = prev[1]
+            pz_ = prev[2]
+            nx_ = nxt[0]
+            ny_ = nxt[1]
+            nz_ = nxt[2]
+            ux = up[0]
+            uy = up[1]
+            uz = up[2]
+            has_north = i >= 1
+            has_south = i + 1 < H
+            ja = max(jlo, c0)
+            jb = min(jhi, c0 + w)
+            # the columns with both neighbours in the grid, neighbours at j ± 1: linear indices and
+            # no branch in the loop, which LLVM vectorizes (a branch on ``ellipsoid`` inside it, or
+            # clamped indices, and it does not); the grid's first and last columns apart
+            if not ellipsoid:
+                for j in range(max(ja, 1), min(jb, W - 1)):
+                    lia_row[j - c0] = _local_incidence(
+                        (cx[j], cy[j], cz[j]), (cx[j + 1], cy[j + 1], cz[j + 1]), (cx[j - 1], cy[j - 1], cz[j - 1]),
+                        (px_[j], py_[j], pz_[j]), (nx_[j], ny_[j], nz_[j]), (sx[j], sy[j], sz[j]), True, True,
+                        has_north, has_south, on_image_only & ~on_grd_image(line_row[j], pixel_row[j], lines, samples))[0]
+            else:
+                for j in range(max(ja, 1), min(jb, W - 1)):
+                    lia, bad, l0, l1, l2, lr = _local_incidence(
+                        (cx[j], cy[j], cz[j]), (cx[j + 1], cy[j + 1], cz[j + 1]), (cx[j - 1], cy[j - 1], cz[j - 1]),
+                        (px_[j], py_[j], pz_[j]), (nx_[j], ny_[j], nz_[j]), (sx[j], sy[j], sz[j]), True, True,
+                        has_north, has_south, on_image_only & ~on_grd_image(line_row[j], pixel_row[j], lines, samples))
+                    lia_row[j - c0] = lia
+                    ell_row[j - c0] = np.float32(np.nan) if bad else _ellipsoid_incidence(ux[j], uy[j], uz[j], l0, l1, l2, lr)
+            for j in (0, W - 1):
+                if ja <= j < jb:
+                    je = min(j + 1, W - 1)
+                    jw = max(j - 1, 0)
+                    lia, bad, l0, l1, l2, lr = _local_incidence(
+                        (cx[j], cy[j], cz[j]), (cx[je], cy[je], cz[je]), (cx[jw], cy[jw], cz[jw]),
+                        (px_[j], py_[j], pz_[j]), (nx_[j], ny_[j], nz_[j]), (sx[j], sy[j], sz[j]), j + 1 < W, j >= 1,
+                        has_north, has_south, on_image_only & ~on_grd_image(line_row[j], pixel_row[j], lines, samples))
+                    lia_row[j - c0] = lia
                     if ellipsoid:
-                        out_ell[i - r0, j - c0] = np.nan
-                    continue
-                de0 = cur[0, ja] - cur[0, jb]
-                de1 = cur[1, ja] - cur[1, jb]
-                de2 = cur[2, ja] - cur[2, jb]
-                dn0 = north[0, j] - south[0, j]
-                dn1 = north[1, j] - south[1, j]
-                dn2 = north[2, j] - south[2, j]
-                n0 = de1 * dn2 - de2 * dn1
-                n1 = de2 * dn0 - de0 * dn2
-                n2 = de0 * dn1 - de1 * dn0
-                rn = np.sqrt(n0 * n0 + n1 * n1 + n2 * n2)
-                cl = (n0 * s0 + n1 * s1 + n2 * s2) / (rs * rn)
-                out_lia[i - r0, j - c0] = np.degrees(np.arccos(min(max(cl, -1.0), 1.0)))
-                if ellipsoid:
-                    ux = up[0, j]
-                    uy = up[1, j]
-                    uz = up[2, j]
-                    ru = np.sqrt(ux * ux + uy * uy + uz * uz)
-                    ce = (ux * s0 + uy * s1 + uz * s2) / (rs * ru)
-                    out_ell[i - r0, j - c0] = np.degrees(np.arccos(min(max(ce, -1.0), 1.0)))
+                        ell_row[j - c0] = np.float32(np.nan) if bad else _ellipsoid_incidence(ux[j], uy[j], uz[j], l0, l1, l2, lr)
+
+
+@numba.njit(cache=True, inline="always", error_model="numpy")
+def _local_incidence(x, east, west, north, south, sensor, has_east, has_west, has_north, has_south, unseen):
+    """(local incidence angle in degrees, float32, NaN if ``bad``; ``bad``; the line of sight
+    s0, s1, s2 and its length) of ground point ``x`` (ECEF, a 3-tuple) from its neighbours' positions
+    (``east``/``west``: columns j ± 1, ``north``/``south``: rows i ∓ 1; each used where it
+    exists and has a height) and the ``sensor``'s. ``bad``: ``x`` has no height, a direction has
+    no neighbour, or ``unseen``. Scalars in and out, the choices selects: a loop calling it has
+    no branch and no call."""
+    x0, y0, z0 = x
+    ex, ey, ez = east
+    wx, wy, wz = west
+    nx, ny, nz = north
+    sx, sy, sz = south
+    # terrain normal: central differences, one-sided where a neighbour has no height
+    e_ok = has_east & np.isfinite(ex)
+    w_ok = has_west & np.isfinite(wx)
+    n_ok = has_north & np.isfinite(nx)
+    s_ok = has_south & np.isfinite(sx)
+    bad = ~np.isfinite(x0) | ~(e_ok | w_ok) | ~(n_ok | s_ok) | unseen
+    s0 = sensor[0] - x0
+    s1 = sensor[1] - y0
+    s2 = sensor[2] - z0
+    rs = np.sqrt(s0 * s0 + s1 * s1 + s2 * s2)
+    de0 = (ex if e_ok else x0) - (wx if w_ok else x0)
+    de1 = (ey if e_ok else y0) - (wy if w_ok else y0)
+    de2 = (ez if e_ok else z0) - (wz if w_ok else z0)
+    dn0 = (nx if n_ok else x0) - (sx if s_ok else x0)
+    dn1 = (ny if n_ok else y0) - (sy if s_ok else y0)
+    dn2 = (nz if n_ok else z0) - (sz if s_ok else z0)
+    n0 = de1 * dn2 - de2 * dn1
+    n1 = de2 * dn0 - de0 * dn2
+    n2 = de0 * dn1 - de1 * dn0
+    rn = np.sqrt(n0 * n0 + n1 * n1 + n2 * n2)
+    cl = (n0 * s0 + n1 * s1 + n2 * s2) / (rs * rn)
+    lia = np.float32(np.degrees(acos_of(min(max(cl, -1.0), 1.0))))
+    return (np.float32(np.nan) if bad else lia), bad, s0, s1, s2, rs
+
+
+@numba.njit(cache=True, inline="always", error_model="numpy")
+def _ellipsoid_incidence(ux, uy, uz, s0, s1, s2, rs):
+    """Ellipsoid incidence angle in degrees (float32) from the ellipsoid normal (ux, uy, uz) and
+    the line of sight (s0, s1, s2), |s| = ``rs``, of :func:`_local_incidence`."""
+    ru = np.sqrt(ux * ux + uy * uy + uz * uz)
+    ce = (ux * s0 + uy * s1 + uz * s2) / (rs * ru)
+    return np.float32(np.degrees(acos_of(min(max(ce, -1.0), 1.0))))
+
+
+@numba.njit(cache=True, inline="always", error_model="numpy")
+def _look_cosine(x, y, z, px, py, pz):
+    """Cosine of the off-nadir look angle from sensor P to ground X: (P − X)·P / (|P − X| |P|)."""
+    s0 = px - x
+    s1 = py - y
+    s2 = pz - z
+    rs = np.sqrt(s0 * s0 + s1 * s1 + s2 * s2)
+    rp = np.sqrt(px * px + py * py + pz * pz)
+    return (s0 * px + s1 * py + s2 * pz) / (rs * rp)
 
 
 def block_angles(block: TerrainBlock, ellipsoid: bool = True, lia_out: np.ndarray | None = None,

@@ -45,7 +45,7 @@ import numba
 import numpy as np
 from rasterio.windows import Window
 
-from .decibel import db_into
+from .vector_math import db_into
 from .errors import WindowError
 from .luts import CalibrationLut, NoiseLut
 
@@ -231,7 +231,7 @@ def _to_db_kernel(x, floor_mode, floor, out):
 
 
 def to_db(linear: np.ndarray, negative: str = "nan", floor: float = 1e-5) -> np.ndarray:
-    """10·log10 → float32 (:func:`.decibel.db_into`). NaN stays NaN. ``negative`` (a :class:`RadiometryParams` policy):
+    """10·log10 → float32 (:func:`.vector_math.db_into`). NaN stays NaN. ``negative`` (a :class:`RadiometryParams` policy):
     ``"floor"``: values below ``floor`` (including ≤ 0) give 10·log10(``floor``); ``"nan"`` and
     ``"zero"``: values ≤ 0 give NaN (the dB of zero power is not a number)."""
     if negative not in ("floor", "nan", "zero"):
