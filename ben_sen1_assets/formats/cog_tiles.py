@@ -95,7 +95,8 @@ def _float_predictor(bits: np.ndarray, out: np.ndarray) -> None:
     """TIFF's floating-point predictor of float32 rows given as their bits (int32, rows × cols)
     into ``out`` (uint8, rows × 4·cols): each row's bytes regrouped most significant first, each
     minus the one before it along the row (modulo 256). One pass, where numpy's byte-swap,
-    transpose and difference took three: 0.18 ms a 512² tile against 0.78 ms (zstd: 1.9 ms)."""
+    transpose and difference took three: 0.18–0.20 ms a 512² tile against
+    0.78–0.83 ms (the codec's own: 1.1–1.9 ms)."""
     _predictor_kernel()(bits, out)
 
 

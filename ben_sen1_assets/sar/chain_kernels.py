@@ -7,9 +7,9 @@ import numba
 import numpy as np
 from rasterio.windows import Window
 
-from .vector_math import db_into
 from .geocoding import grd_cell, grd_sample, on_grd_image
 from .masks import NO_DATA, RTC_AREA_LOW
+from .vector_math import db_into
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)

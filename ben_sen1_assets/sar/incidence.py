@@ -23,8 +23,8 @@ import numba
 import numpy as np
 
 from .geocoding import on_grd_image
-from .vector_math import acos_of
 from .terrain import TerrainBlock, ecef_row_cells, imaged_columns, node_row_cells, subgrid_columns
+from .vector_math import acos_of
 
 
 @numba.njit(cache=True, inline="always")
@@ -126,29 +126,34 @@ def _geometry_kernel(heights, und, p0, nrm, sensor, step, r0, c0, h, w, nchunks,
             # clamped indices, and it does not); the grid's first and last columns apart
             if not ellipsoid:
                 for j in range(max(ja, 1), min(jb, W - 1)):
+                    unseen = on_image_only & ~on_grd_image(line_row[j], pixel_row[j], lines, samples)
                     lia_row[j - c0] = _local_incidence(
                         (cx[j], cy[j], cz[j]), (cx[j + 1], cy[j + 1], cz[j + 1]), (cx[j - 1], cy[j - 1], cz[j - 1]),
                         (px_[j], py_[j], pz_[j]), (nx_[j], ny_[j], nz_[j]), (sx[j], sy[j], sz[j]), True, True,
-                        has_north, has_south, on_image_only & ~on_grd_image(line_row[j], pixel_row[j], lines, samples))[0]
+                        has_north, has_south, unseen)[0]
             else:
                 for j in range(max(ja, 1), min(jb, W - 1)):
+                    unseen = on_image_only & ~on_grd_image(line_row[j], pixel_row[j], lines, samples)
                     lia, bad, l0, l1, l2, lr = _local_incidence(
                         (cx[j], cy[j], cz[j]), (cx[j + 1], cy[j + 1], cz[j + 1]), (cx[j - 1], cy[j - 1], cz[j - 1]),
                         (px_[j], py_[j], pz_[j]), (nx_[j], ny_[j], nz_[j]), (sx[j], sy[j], sz[j]), True, True,
-                        has_north, has_south, on_image_only & ~on_grd_image(line_row[j], pixel_row[j], lines, samples))
+                        has_north, has_south, unseen)
+                    ell = _ellipsoid_incidence(ux[j], uy[j], uz[j], l0, l1, l2, lr)
                     lia_row[j - c0] = lia
-                    ell_row[j - c0] = np.float32(np.nan) if bad else _ellipsoid_incidence(ux[j], uy[j], uz[j], l0, l1, l2, lr)
+                    ell_row[j - c0] = np.float32(np.nan) if bad else ell
             for j in (0, W - 1):
                 if ja <= j < jb:
                     je = min(j + 1, W - 1)
                     jw = max(j - 1, 0)
+                    unseen = on_image_only & ~on_grd_image(line_row[j], pixel_row[j], lines, samples)
                     lia, bad, l0, l1, l2, lr = _local_incidence(
                         (cx[j], cy[j], cz[j]), (cx[je], cy[je], cz[je]), (cx[jw], cy[jw], cz[jw]),
                         (px_[j], py_[j], pz_[j]), (nx_[j], ny_[j], nz_[j]), (sx[j], sy[j], sz[j]), j + 1 < W, j >= 1,
-                        has_north, has_south, on_image_only & ~on_grd_image(line_row[j], pixel_row[j], lines, samples))
+                        has_north, has_south, unseen)
                     lia_row[j - c0] = lia
                     if ellipsoid:
-                        ell_row[j - c0] = np.float32(np.nan) if bad else _ellipsoid_incidence(ux[j], uy[j], uz[j], l0, l1, l2, lr)
+                        ell = _ellipsoid_incidence(ux[j], uy[j], uz[j], l0, l1, l2, lr)
+                        ell_row[j - c0] = np.float32(np.nan) if bad else ell
 
 
 @numba.njit(cache=True, inline="always", error_model="numpy")

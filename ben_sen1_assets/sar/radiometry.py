@@ -45,9 +45,9 @@ import numba
 import numpy as np
 from rasterio.windows import Window
 
-from .vector_math import db_into
 from .errors import WindowError
 from .luts import CalibrationLut, NoiseLut
+from .vector_math import db_into
 
 QUANTITIES = {"sigma0": "sigmaNought", "beta0": "betaNought", "gamma0": "gamma"}
 LEGACY_IPF = (2, 90)  # noise/border-noise layout changed with IPF 2.90
@@ -231,9 +231,10 @@ def _to_db_kernel(x, floor_mode, floor, out):
 
 
 def to_db(linear: np.ndarray, negative: str = "nan", floor: float = 1e-5) -> np.ndarray:
-    """10·log10 → float32 (:func:`.vector_math.db_into`). NaN stays NaN. ``negative`` (a :class:`RadiometryParams` policy):
-    ``"floor"``: values below ``floor`` (including ≤ 0) give 10·log10(``floor``); ``"nan"`` and
-    ``"zero"``: values ≤ 0 give NaN (the dB of zero power is not a number)."""
+    """10·log10 → float32 (:func:`.vector_math.db_into`). NaN stays NaN. ``negative`` (a
+    :class:`RadiometryParams` policy): ``"floor"``: values below ``floor`` (including ≤ 0) give
+    10·log10(``floor``); ``"nan"`` and ``"zero"``: values ≤ 0 give NaN (the dB of zero power is
+    not a number)."""
     if negative not in ("floor", "nan", "zero"):
         raise ValueError(f"negative must be 'floor', 'nan' or 'zero', got {negative!r}")
     x = np.ascontiguousarray(linear, dtype=np.float32)

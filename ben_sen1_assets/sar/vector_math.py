@@ -79,7 +79,8 @@ def db_into(x, floor_mode, floor, out):
                 out[j] = np.float32(10.0 * np.log10(np.float64(v)))
 
 
-# asin(y) = y + y·y²·Σ a_k y^(2k−2), a_k = (2k)! / (4^k (k!)² (2k + 1)), k = 1…24 (y ≤ ½: a_k / 4^k < 1e-17 beyond)
+# asin(y) = y + y·y²·Σ a_k y^(2k−2), a_k = (2k)! / (4^k (k!)² (2k + 1)), k = 1…24
+# (y ≤ ½: a_k / 4^k < 1e-17 beyond)
 _ASIN = tuple(math.comb(2 * k, k) / (4**k * (2 * k + 1)) for k in range(1, 25))
 (_A1, _A2, _A3, _A4, _A5, _A6, _A7, _A8, _A9, _A10, _A11, _A12, _A13, _A14, _A15, _A16, _A17, _A18, _A19, _A20,
  _A21, _A22, _A23, _A24) = _ASIN
