@@ -40,8 +40,6 @@ def resample_block(srcs, row_off, col_off, line, pixel, bilinear, db, floor_mode
                 db_into(linear[b], floor_mode, floor, out[b, i])
         row = out[:, i]
         n_all = 0
-        for b in range(nb + 1):
-            counts[i, b] = 0
         for b in range(nb):
             n = 0
             for j in range(width):
