@@ -36,6 +36,8 @@ import numba
 import numpy as np
 from rasterio.windows import Window
 
+from .refined_lee import refined_lee
+
 KINDS = ("refined_lee", "lee_sigma", "boxcar", "none")
 
 
@@ -81,7 +83,7 @@ class SpeckleFilter:
         if row < 0 or col < 0 or row + out.shape[0] > shape[0] or col + out.shape[1] > shape[1]:
             raise ValueError(f"out {out.shape} at ({row}, {col}) outside the filtered image {shape}")
         if self.kind == "refined_lee":
-            _refined_lee(padded, self.window, self.looks, out, row, col)
+            refined_lee(padded, self.window, self.looks, out, row, col)
             return
         full = self.apply(padded[h : h + shape[0], h : h + shape[1]])
         out[...] = full[row : row + out.shape[0], col : col + out.shape[1]]
@@ -98,24 +100,11 @@ class SpeckleFilter:
         if self.kind == "boxcar":
             out = _boxcar(padded, self.window)
         elif self.kind == "refined_lee":
-            return _refined_lee(padded, self.window, self.looks)
+            return refined_lee(padded, self.window, self.looks)
         else:
             i1, i2, eta2 = sigma_range(self.looks, self.sigma)
             out = _lee_sigma(padded, self.window, 1.0 / self.looks, i1, i2, eta2)
         return out[h : h + img.shape[0], h : h + img.shape[1]]
-
-
-def _subwindow(window: int) -> tuple[int, int]:
-    sub = 3 if window <= 9 else 5
-    return sub, (window - sub) // 2
-
-
-def _directional_masks(window: int) -> np.ndarray:
-    """(8, window, window) bool half-window masks: left, right, top, bottom, upper-right,
-    lower-left, upper-left, lower-right (edge line included)."""
-    h = window // 2
-    dr, dc = np.mgrid[-h : h + 1, -h : h + 1]
-    return np.stack([dc <= 0, dc >= 0, dr <= 0, dr >= 0, dc >= dr, dc <= dr, dr + dc <= 0, dr + dc >= 0])
 
 
 @lru_cache(maxsize=32)
@@ -170,162 +159,6 @@ def _mmse(z: float, mean: float, var: float, nv2: float) -> float:
         var_x = 0.0
     b = var_x / var
     return mean + b * (z - mean)
-
-
-# Refined Lee, fast and exact. Each pixel's statistics are sums over one of 9 masks in row-major
-# order (float64 accumulators, squares in float32, as the per-pixel definition). The kernels below
-# take CHUNK pixels of a row at once: for every offset (i, j) of the window (two of a row per pass in
-# the Refined Lee kernel), a branch-free pass over the chunk adds the value if it is finite and in
-# the pixel's mask, else +0.0 (which leaves a float64 sum unchanged). Each pixel's terms are thus
-# added in the same order as in a per-pixel loop (bit-identical results), while the chunk's
-# independent sums fill SIMD lanes instead of one latency-bound chain with an unpredictable branch
-# per term.
-CHUNK = 256
-
-
-@numba.njit(cache=True, parallel=True, nogil=True)
-def _box_mean(p: np.ndarray, sub: int) -> np.ndarray:
-    """NaN-aware mean of the sub×sub box whose upper-left corner is (r, c); NaN if empty."""
-    H, W = p.shape
-    out = np.full((H, W), np.nan, np.float32)
-    oh, ow = H - sub + 1, W - sub + 1
-    nchunks = (ow + CHUNK - 1) // CHUNK
-    for task in numba.prange(oh * nchunks):
-        r = task // nchunks
-        c0 = (task % nchunks) * CHUNK
-        m = min(CHUNK, ow - c0)
-        s = np.zeros(CHUNK)
-        n = np.zeros(CHUNK)
-        for i in range(sub):
-            row = p[r + i]
-            for j in range(sub):
-                vals = row[c0 + j : c0 + j + m]
-                for c in range(m):
-                    v = vals[c]
-                    ok = v == v
-                    s[c] += np.float64(v if ok else np.float32(0.0))
-                    n[c] += 1.0 if ok else 0.0
-        for c in range(m):
-            if n[c] > 0.0:
-                out[r, c0 + c] = s[c] / n[c]
-    return out
-
-
-def _mask_bits(masks: np.ndarray) -> np.ndarray:
-    """(9, window) uint64: per mask (8 directional + the full box as index 8) and window row, the
-    columns it covers as bits."""
-    ws = masks.shape[1]
-    allm = np.concatenate([masks, np.ones((1, ws, ws), bool)])
-    weights = np.uint64(1) << np.arange(ws, dtype=np.uint64)
-    return (allm.astype(np.uint64) * weights).sum(axis=2).astype(np.uint64)
-
-
-@numba.njit(cache=True, parallel=True, nogil=True)
-def _refined_lee_kernel(p, sm, ws, stride, bits, nv2, out, r_lo, c_lo):
-    """Refined Lee of the padded image ``p`` (halo ws//2 of NaN): rows ``r_lo``… and columns
-    ``c_lo``… of the unpadded result into ``out`` (as many as its shape holds)."""
-    h = ws // 2
-    OH, OW = out.shape
-    nchunks = (OW + CHUNK - 1) // CHUNK
-    one = np.uint64(1)
-    zero = np.uint64(0)
-    for task in numba.prange(OH * nchunks):
-        ro = task // nchunks  # row of out
-        co = (task % nchunks) * CHUNK
-        r = ro + r_lo  # row of the unpadded result; its window starts at row r of p
-        c0 = co + c_lo
-        m = min(CHUNK, OW - co)
-        kk = np.empty(CHUNK, np.int64)
-        rb = np.empty(CHUNK, np.uint64)
-        s = np.zeros(CHUNK)
-        s2 = np.zeros(CHUNK)
-        n = np.zeros(CHUNK)  # counts in float64 (exact): no integer lanes beside the float ones
-        # edge direction → mask of each pixel (index 8, the whole box, without a valid gradient)
-        ra = sm[r, c0 : c0 + m + 2 * stride]
-        rm = sm[r + stride, c0 : c0 + m + 2 * stride]
-        rz = sm[r + 2 * stride, c0 : c0 + m + 2 * stride]
-        for c in range(m):
-            m00 = np.float64(ra[c])  # gradients in float64
-            m01 = np.float64(ra[c + stride])
-            m02 = np.float64(ra[c + 2 * stride])
-            m10 = np.float64(rm[c])
-            m11 = np.float64(rm[c + stride])
-            m12 = np.float64(rm[c + 2 * stride])
-            m20 = np.float64(rz[c])
-            m21 = np.float64(rz[c + stride])
-            m22 = np.float64(rz[c + 2 * stride])
-            k = 8
-            if (m00 == m00 and m01 == m01 and m02 == m02 and m10 == m10 and m11 == m11 and m12 == m12
-                    and m20 == m20 and m21 == m21 and m22 == m22):
-                g0 = abs(m02 + m12 + m22 - m00 - m10 - m20)
-                g1 = abs(m01 + m02 + m12 - m10 - m20 - m21)
-                g2 = abs(m00 + m01 + m02 - m20 - m21 - m22)
-                g3 = abs(m00 + m01 + m10 - m12 - m21 - m22)
-                gmax = g0
-                k = 0 if abs(m10 - m11) < abs(m12 - m11) else 1
-                if g1 > gmax:
-                    gmax = g1
-                    k = 4 if abs(m02 - m11) < abs(m20 - m11) else 5
-                if g2 > gmax:
-                    gmax = g2
-                    k = 2 if abs(m01 - m11) < abs(m21 - m11) else 3
-                if g3 > gmax:
-                    gmax = g3
-                    k = 6 if abs(m00 - m11) < abs(m22 - m11) else 7
-            kk[c] = k
-        # mask sums, offset by offset, in the window's row-major order (loads unconditional, from
-        # slices: LLVM vectorizes the chunk loop only so); two offsets of a row per pass over the
-        # chunk, added one after the other: half the accumulators' loads and stores
-        for i in range(ws):
-            row = p[r + i]
-            for c in range(m):
-                rb[c] = bits[kk[c], i]
-            for j in range(0, ws - 1, 2):
-                sh = np.uint64(j)
-                sh1 = np.uint64(j + 1)
-                vals = row[c0 + j : c0 + j + m]
-                vals1 = row[c0 + j + 1 : c0 + j + 1 + m]
-                for c in range(m):
-                    v = vals[c]
-                    ok = (v == v) & (((rb[c] >> sh) & one) != zero)
-                    x = v if ok else np.float32(0.0)
-                    v1 = vals1[c]
-                    ok1 = (v1 == v1) & (((rb[c] >> sh1) & one) != zero)
-                    x1 = v1 if ok1 else np.float32(0.0)
-                    s[c] = (s[c] + np.float64(x)) + np.float64(x1)
-                    s2[c] = (s2[c] + np.float64(x * x)) + np.float64(x1 * x1)
-                    n[c] = (n[c] + (1.0 if ok else 0.0)) + (1.0 if ok1 else 0.0)
-            j = ws - 1  # the window is odd: its last column alone
-            sh = np.uint64(j)
-            vals = row[c0 + j : c0 + j + m]
-            for c in range(m):
-                v = vals[c]
-                ok = (v == v) & (((rb[c] >> sh) & one) != zero)
-                x = v if ok else np.float32(0.0)
-                s[c] += np.float64(x)
-                s2[c] += np.float64(x * x)
-                n[c] += 1.0 if ok else 0.0
-        for c in range(m):
-            z = p[r + h, c0 + c + h]
-            if z != z:
-                out[ro, co + c] = np.nan
-                continue
-            mean = s[c] / n[c]
-            var = s2[c] / n[c] - mean * mean
-            out[ro, co + c] = _mmse(z, mean, var, nv2)
-
-
-def _refined_lee(p: np.ndarray, ws: int, looks: float, out: np.ndarray | None = None, row: int = 0,
-                 col: int = 0) -> np.ndarray:
-    """Refined Lee of a padded image → the unpadded result (or its rows ``row``… and columns
-    ``col``… into ``out``)."""
-    sub, stride = _subwindow(ws)
-    bits = _mask_bits(_directional_masks(ws))
-    if out is None:
-        h = ws // 2
-        out = np.empty((p.shape[0] - 2 * h, p.shape[1] - 2 * h), np.float32)
-    _refined_lee_kernel(p, _box_mean(p, sub), ws, stride, bits, 1.0 / looks, out, int(row), int(col))
-    return out
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
